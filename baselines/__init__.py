@@ -1,0 +1,1 @@
+"""Comparison models from the genomic-bottleneck literature (see issue 4)."""
