@@ -6,12 +6,19 @@ import os
 import socket
 import subprocess
 import sys
+import time
+import urllib.request
 from pathlib import Path
 
 import pytest
 import torch
 
 torch.set_num_threads(1)
+
+# The session's cluster and everything that joins it (this process, command-line
+# subprocesses) run without Ray's token authentication: a token minted by `ray start` was
+# not accepted from ~/.ray/auth_token by clients on this machine (Ray 2.60).
+os.environ["RAY_AUTH_MODE"] = "disabled"
 
 
 def free_port() -> int:
@@ -38,7 +45,6 @@ def ray_address(tmp_path_factory) -> str:
         "--head",
         f"--port={port}",
         "--num-cpus=2",
-        "--node-ip-address=127.0.0.1",
         "--include-dashboard=false",
         f"--temp-dir={temp}",
         "--disable-usage-stats",
@@ -62,3 +68,54 @@ def ray_session(ray_address: str) -> str:
 
     init_ray(ray_address)
     return ray_address
+
+
+@pytest.fixture(scope="session")
+def mlflow_server(tmp_path_factory):
+    """A real `mlflow server` on a free local port; yields its http URI."""
+    root = tmp_path_factory.mktemp("server")
+    port = free_port()
+    command = [
+        sys.executable,
+        "-m",
+        "mlflow",
+        "server",
+        "--workers",
+        "1",
+        "--host",
+        "127.0.0.1",
+        "--port",
+        str(port),
+        "--backend-store-uri",
+        f"sqlite:///{root}/s.db",
+        "--artifacts-destination",
+        str(root / "art"),
+    ]
+    env = {**os.environ, "MLFLOW_SERVER_ENABLE_JOB_EXECUTION": "false"}
+    env.pop("MLFLOW_TRACKING_URI", None)
+    log = open(root / "server.log", "wb")
+    server = subprocess.Popen(command, env=env, stdout=log, stderr=subprocess.STDOUT, cwd=root)
+    uri = f"http://127.0.0.1:{port}"
+    try:
+        deadline = time.monotonic() + 90
+        while True:
+            if server.poll() is not None:
+                raise RuntimeError(f"mlflow server exited: {(root / 'server.log').read_text()}")
+            try:
+                with urllib.request.urlopen(f"{uri}/health", timeout=2) as response:
+                    if response.status == 200:
+                        break
+            except OSError:
+                pass
+            if time.monotonic() > deadline:
+                raise TimeoutError("mlflow server not healthy after 90 s")
+            time.sleep(0.5)
+        yield uri
+    finally:
+        server.terminate()
+        try:
+            server.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            server.kill()
+            server.wait()
+        log.close()

@@ -5,11 +5,11 @@ from __future__ import annotations
 import copy
 import dataclasses
 import importlib
+import tomllib
 from pathlib import Path
 from typing import Any
 
 import pytest
-import tomllib
 
 from synevo.study.config import (
     EvaluationConfig,
@@ -249,7 +249,7 @@ def test_colliding_trial_labels_are_rejected():
 def test_direct_construction_validates():
     with pytest.raises(ValueError, match="budget"):
         StudyConfig("s", ["CartPole-v1"], [1], 0, [ModelConfig("mlp")], [OptimizerConfig("dqn")])
-    with pytest.raises(ValueError, match=r"optimizers\[0\] must be a OptimizerConfig"):
+    with pytest.raises(ValueError, match=r"optimizers\[0\] must be of type OptimizerConfig"):
         StudyConfig("s", ["CartPole-v1"], [1], 10, [ModelConfig("mlp")], ["dqn"])
 
 
@@ -322,9 +322,12 @@ def test_single_model_labels_are_optimizer_labels():
 def test_trial_settings_are_copies():
     config = study_from_dict(base())
 
-    config.trials()[0].optimizer_settings["learning_rate"] = 1.0
+    trial = config.trials()[0]
+    trial.optimizer_settings["learning_rate"] = 1.0
+    trial.model_settings["hidden"].append(64)
 
     assert config.optimizers[0].settings == {"learning_rate": 3e-4}
+    assert config.models[0].settings["hidden"] == [128]
 
 
 def test_overrides_return_a_modified_copy():

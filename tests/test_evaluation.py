@@ -195,6 +195,19 @@ def test_evaluate_rejects_networks_that_do_not_fit_the_task():
         evaluator.evaluate(random_network([4, 8, 2], batch=1, seed=0), [])
 
 
+def test_evaluate_runs_on_its_own_thread_count_and_restores_torchs():
+    network = random_network([4, 8, 2], batch=2, seed=0)
+    threads = torch.get_num_threads()
+    torch.set_num_threads(2)
+    try:
+        Evaluator("CartPole-v1", torch_threads=1).evaluate(network, [0])
+        assert torch.get_num_threads() == 2
+    finally:
+        torch.set_num_threads(threads)
+    with pytest.raises(ValueError, match="torch_threads must be >= 1"):
+        Evaluator("CartPole-v1", torch_threads=0)
+
+
 # -- evaluate_population ----------------------------------------------------------------------
 
 

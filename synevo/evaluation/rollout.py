@@ -62,12 +62,21 @@ class Evaluator:
     Environments are created on first use, kept between calls (a pool that grows to
     `batch * episodes`) and left out of pickles, so an Evaluator is cheap to send to a worker.
 
+    Args:
+        env_id: a gymnasium id that `check_task` accepts.
+        torch_threads: torch intra-op threads while evaluating, restored afterwards; None
+            keeps torch's setting. The per-step matrices are small, so extra threads mostly
+            add synchronization, which costs up to 50x on a busy machine.
+
     Raises:
-        ValueError: from `check_task`, for an id synevo cannot run.
+        ValueError: from `check_task`, for an id synevo cannot run, or torch_threads < 1.
     """
 
-    def __init__(self, env_id: str):
+    def __init__(self, env_id: str, torch_threads: int | None = 1):
+        if torch_threads is not None and torch_threads < 1:
+            raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
         self.task: TaskInfo = check_task(env_id)
+        self.torch_threads = torch_threads
         self._envs: list[gym.Env] = []
         self._action_offset = 0
         if self.task.max_episode_steps is None:
@@ -98,13 +107,18 @@ class Evaluator:
         if not seeds:
             raise ValueError("seeds must hold at least one seed, got an empty sequence")
 
-        start = time.perf_counter()
-        with torch.no_grad():
-            net = [
-                (w.detach().to("cpu", torch.float32), b.detach().to("cpu", torch.float32))
-                for w, b in network
-            ]
-            rollouts = self._play(net, batch, seeds)
+        start, threads = time.perf_counter(), torch.get_num_threads()
+        try:
+            if self.torch_threads is not None:
+                torch.set_num_threads(self.torch_threads)
+            with torch.no_grad():
+                net = [
+                    (w.detach().to("cpu", torch.float32), b.detach().to("cpu", torch.float32))
+                    for w, b in network
+                ]
+                rollouts = self._play(net, batch, seeds)
+        finally:
+            torch.set_num_threads(threads)
         seconds = time.perf_counter() - start
         logger.debug(
             "%s: %d networks x %d episodes, %d env steps in %.3f s (%.0f steps/s)",

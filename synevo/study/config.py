@@ -10,21 +10,17 @@ allowed.
 
 from __future__ import annotations
 
+import copy
 import dataclasses
 import logging
 import re
-import sys
+import tomllib
 from collections.abc import Sequence
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
 from synevo.study.trial import TrialSpec
-
-if sys.version_info >= (3, 11):
-    import tomllib
-else:  # pragma: no cover - Python 3.10 needs the tomli backport
-    import tomli as tomllib
 
 logger = logging.getLogger(__name__)
 
@@ -34,8 +30,10 @@ PARALLEL_MODES = ("trials", "population")
 LABEL_PATTERN = re.compile(r"[A-Za-z0-9_.+-]+")
 """Labels name runs (`task/label/seedN`) and files, so they hold no `/` or spaces."""
 
-STUDY_KEYS = ("name", "tasks", "seeds", "budget", "model", "models", "evaluation", "execution")
-STUDY_KEYS += ("optimizers",)
+STUDY_KEYS = (
+    *("name", "tasks", "seeds", "budget"),
+    *("model", "models", "optimizers", "evaluation", "execution"),
+)
 
 REQUIRED_KEYS = {
     "name": "the MLflow experiment name",
@@ -218,7 +216,7 @@ class StudyConfig:
             raise ValueError(f"{key} must hold at least one {cls.__name__}, got []")
         for i, part in enumerate(parts):
             if not isinstance(part, cls):
-                raise ValueError(f"{key}[{i}] must be a {cls.__name__}, got {part!r}")
+                raise ValueError(f"{key}[{i}] must be of type {cls.__name__}, got {part!r}")
         _check_distinct([part.label for part in parts], key + "[{}].label")
 
     def _check_trial_labels(self) -> None:
@@ -246,9 +244,9 @@ class StudyConfig:
             TrialSpec(
                 task=task,
                 model=model.name,
-                model_settings=dict(model.settings),
+                model_settings=copy.deepcopy(model.settings),
                 optimizer=optimizer.name,
-                optimizer_settings=dict(optimizer.settings),
+                optimizer_settings=copy.deepcopy(optimizer.settings),
                 label=self.trial_label(model, optimizer),
                 seed=seed,
                 budget=self.budget,
