@@ -49,20 +49,28 @@ def main(argv: Sequence[str] | None = None) -> int:
 def _run(args: argparse.Namespace) -> int:
     """`synevo run`: run every trial of a study, then print the results table."""
     config = _load(args)
+    from tqdm.contrib.logging import logging_redirect_tqdm
+
     from synevo.study.runner import run_study
 
-    result = run_study(
-        config,
-        tracking_uri=args.tracking_uri,
-        ray_address=args.ray_address,
-        workers=config.execution.workers,
-        progress=not args.no_progress,
-    )
+    with logging_redirect_tqdm():
+        result = run_study(
+            config,
+            tracking_uri=args.tracking_uri,
+            ray_address=args.ray_address,
+            workers=config.execution.workers,
+            progress=not args.no_progress,
+            resume=args.resume,
+        )
     print(result.table_markdown.rstrip())
     print()
+    reused = f" ({len(result.skipped)} reused from earlier runs)" if result.skipped else ""
+    print(f"{len(result.outcomes)} trials finished{reused} in {result.wall_time:.0f} s")
     print(f"MLflow experiment {config.name!r} (id {result.experiment_id}) in {result.tracking_uri}")
     print(f"parent run {result.parent_run_id}; browse it with: {_ui_command(result.tracking_uri)}")
-    return 0
+    for name, reason in result.failures.items():
+        print(f"synevo: trial {name} failed: {reason}", file=sys.stderr)
+    return 1 if result.failures else 0
 
 
 def _check(args: argparse.Namespace) -> int:
@@ -184,6 +192,11 @@ def _parser() -> argparse.ArgumentParser:
         help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
     )
     run.add_argument("--no-progress", action="store_true", help="no progress bars")
+    run.add_argument(
+        "--resume",
+        action="store_true",
+        help="reuse trials that already finished in this study's experiment with the same settings",
+    )
 
     check = commands.add_parser(
         "check", parents=[quiet], help="validate a study and list its trials"

@@ -145,3 +145,17 @@ def test_cluster_by_address_and_tracking_server(
     assert not (tmp_path / "mlflow.db").exists()
     local = {k: v for k, v in finals(f"sqlite:///{folder}/mlflow.db").items() if "/snes/" in k}
     assert finals(mlflow_server) == local
+
+
+def test_resume_reuses_finished_trials(local_ray_study):
+    folder, first = local_ray_study
+    study = MICRO.format(parallel="trials", optimizers=DQN + SNES)
+    done = run_cli(folder, study, "--workers", "0", "--resume")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "4 trials finished (4 reused from earlier runs)" in done.stdout
+    table = [line for line in done.stdout.splitlines() if line.startswith("| dqn")]
+    assert table == [line for line in first.stdout.splitlines() if line.startswith("| dqn")][:1]
+    client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
+    experiment = client.get_experiment_by_name("micro")
+    runs = client.search_runs([experiment.experiment_id])
+    assert sum("mlflow.parentRunId" in r.data.tags for r in runs) == 4

@@ -18,6 +18,27 @@ from torch.nn import functional as F
 from synevo.types import Genome, Network, Population
 
 
+def expand_searched(
+    searched: str | Sequence[str] | None, groups: dict[str, list[str]]
+) -> list[str] | None:
+    """Part names of `searched`, group names expanded; `None` for everything.
+
+    Raises:
+        ValueError: for a name that is neither a part nor a group.
+    """
+    if searched is None or searched == "all":
+        return None
+    names = [searched] if isinstance(searched, str) else list(searched)
+    parts = [p for group in groups.values() for p in group]
+    unknown = [n for n in names if n not in groups and n not in parts]
+    if unknown or not names:
+        raise ValueError(
+            f"searched {names} must name parts {parts} or groups {list(groups)}"
+            f"{f'; unknown: {unknown}' if unknown else ''}"
+        )
+    return [p for n in names for p in groups.get(n, [n])]
+
+
 class GenomeModel(abc.ABC):
     """A map from a flat genome to the weights of a feed-forward network.
 

@@ -7,9 +7,9 @@ Learned rules: `P = sigmoid(O / tau)`. Bio-plausible rules (39 C. elegans cell-a
 
 from __future__ import annotations
 
+import tomllib
 from importlib import resources
 
-import tomllib
 import torch
 
 

@@ -22,7 +22,7 @@ from collections.abc import Sequence
 
 import torch
 
-from synevo.models.base import GenomeModel
+from synevo.models.base import GenomeModel, expand_searched
 from synevo.models.rules import bio_probabilities, learned_probabilities, load_bio_mask
 from synevo.types import Network
 
@@ -85,7 +85,7 @@ class SynaptoGen(GenomeModel):
         self.sampler = sampler
         self.polarity = polarity(self.neurotransmitters)
         self.bio_mask = load_bio_mask()[1] if rules == "bio" else None
-        super().__init__(layer_sizes, _expand_searched(searched, len(layer_sizes) - 1))
+        super().__init__(layer_sizes, expand_searched(searched, part_groups(len(layer_sizes) - 1)))
         logger.debug("SynaptoGen %s: searched %s", self.layer_sizes, self.searched)
 
     # -- genome layout -----------------------------------------------------------------------
@@ -192,26 +192,6 @@ def part_groups(n_layers: int) -> dict[str, list[str]]:
         "conductance": ["Phi"],
         "biases": [f"b{i}" for i in range(1, n_layers + 1)],
     }
-
-
-def _expand_searched(searched: str | Sequence[str] | None, n_layers: int) -> list[str] | None:
-    """Part names of `searched`, group names expanded; `None` for everything.
-
-    Raises:
-        ValueError: for a name that is neither a part nor a group.
-    """
-    if searched is None or searched == "all":
-        return None
-    names = [searched] if isinstance(searched, str) else list(searched)
-    groups = part_groups(n_layers)
-    parts = [p for group in groups.values() for p in group]
-    unknown = [n for n in names if n not in groups and n not in parts]
-    if unknown or not names:
-        raise ValueError(
-            f"searched {names} must name parts {parts} or groups {list(PART_GROUPS)}"
-            f"{f'; unknown: {unknown}' if unknown else ''}"
-        )
-    return [p for n in names for p in groups.get(n, [n])]
 
 
 def _check_settings(

@@ -21,6 +21,7 @@ import torch
 
 from synevo.optimizers.base import Metrics, Problem, Reporter
 from synevo.seeding import final_seeds
+from synevo.study.resume import load_finished
 from synevo.study.trial import TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -134,6 +135,7 @@ class _Recorder:
                 position=len(self.bars),
                 dynamic_ncols=True,
                 leave=True,
+                disable=None,  # no bars where stderr is not a terminal
             )
         return self.bars[name]
 
@@ -148,7 +150,12 @@ class _Recorder:
         with tempfile.TemporaryDirectory() as folder:
             curve, genome = Path(folder) / "learning_curve.png", Path(folder) / "genome.pt"
             plot_trial_curve(outcome.history, curve, outcome.spec.name)
-            torch.save({"genome": outcome.best_genome, "spec": outcome.spec.params()}, genome)
+            saved = {
+                "genome": outcome.best_genome,
+                "final_returns": outcome.final_returns,
+                "spec": outcome.spec.params(),
+            }
+            torch.save(saved, genome)
             self.tracker.log_artifact(run_id, curve)
             self.tracker.log_artifact(run_id, genome)
         self.tracker.end_trial(run_id, "FINISHED")
@@ -214,11 +221,13 @@ def run_study(
     ray_address: str | None = None,
     workers: int | None = None,
     progress: bool = True,
+    resume: bool = False,
 ) -> StudyResult:
     """Run every trial of `config` (a `StudyConfig`) and record the study in MLflow.
 
     Args:
         workers: overrides the study's `execution.workers` (None: the study's, else all CPUs).
+        resume: reuse trials that already finished in this experiment with the same params.
     """
     from synevo.distributed import init_ray
     from synevo.study import report
@@ -227,7 +236,7 @@ def run_study(
     start = time.perf_counter()
     specs = config.trials()
     workers = _resolve_workers(config, workers)
-    as_tasks = workers > 0 and config.execution.parallel == "trials" and len(specs) > 1
+    as_tasks = workers > 0 and config.execution.parallel == "trials"
     if workers > 0:
         init_ray(ray_address, num_cpus=workers if not ray_address else None)
 
@@ -236,11 +245,17 @@ def run_study(
             _study_params(config, len(specs), workers), {"synevo.study": config.name}
         )
         recorder = _Recorder(tracker, specs, progress)
+        reused = load_finished(tracker, specs) if resume else {}
+        recorder.outcomes.extend(reused.values())
+        todo = [spec for spec in specs if spec.name not in reused]
+        if reused:
+            logger.info("resuming: %d of %d trials already finished", len(reused), len(specs))
+            tracker.set_tags(parent, {"synevo.resumed_trials": len(reused)})
         try:
-            if as_tasks:
-                _run_as_tasks(specs, recorder)
+            if as_tasks and len(todo) > 1:
+                _run_as_tasks(todo, recorder)
             else:
-                _run_in_driver(specs, recorder, workers)
+                _run_in_driver(todo, recorder, workers)
         finally:
             recorder.close()
 
@@ -258,6 +273,7 @@ def run_study(
         experiment_id=tracker.experiment_id,
         tracking_uri=tracker.tracking_uri,
         wall_time=time.perf_counter() - start,
+        skipped=list(reused),
     )
 
 
