@@ -97,8 +97,11 @@ def test_mlflow_holds_the_study(local_ray_study):
     assert {f.path for f in client.list_artifacts(parent.info.run_id)} == {
         "comparison.md",
         "comparison.csv",
+        "tests.csv",
         "learning_curves.png",
     }
+    comparison = client.download_artifacts(parent.info.run_id, "comparison.md", str(folder))
+    assert "Mann-Whitney" in Path(comparison).read_text()
 
     for run in children:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics

@@ -11,7 +11,8 @@ Expected weights of the layer `l -> l+1` (SCIENCE.md section 1; `s` is the sigmo
 Sampled weights follow the authors' simulated synaptogenesis: for every neuron pair `(u, v)`
 and gene pair `(i, j)` a count `Binomial(round(kappa x_ui^2 x_vj^2), P_ij)`, with `kappa`
 chosen per genome so that the network has the target average degree; the sampled weight is
-`C_avg * B_sampled / kappa`.
+`C_avg * B_sampled / kappa`; the counts come from sampling.py, by the authors' exact procedure
+or by a fast sampler that keeps their distribution.
 """
 
 from __future__ import annotations
@@ -24,16 +25,17 @@ import torch
 
 from synevo.models.base import GenomeModel, expand_searched
 from synevo.models.rules import bio_probabilities, learned_probabilities, load_bio_mask
+from synevo.models.sampling import SAMPLERS as COUNT_SAMPLERS
 from synevo.types import Network
 
 logger = logging.getLogger(__name__)
 
 RULES = ("learned", "bio")
-SAMPLERS = ("exact",)
+SAMPLERS = tuple(COUNT_SAMPLERS)
 BIO_GENES = 39
 PART_GROUPS = ("expression", "rules", "neurotransmitters", "receptors", "conductance", "biases")
 
-# Binomial draws per torch.binomial call; larger batches are split into chunks of members.
+# Binomial draws per torch.binomial call, the memory bound handed to the count samplers.
 _MAX_DRAWS = 2**24
 
 
@@ -55,7 +57,9 @@ class SynaptoGen(GenomeModel):
         tau: temperature of the bond probabilities.
         scale: conductance scale.
         degree: target average degree of a sampled network (the authors: 1e5).
-        sampler: how synapse counts are drawn; `"exact"` is the authors' procedure.
+        sampler: how synapse counts are drawn: `"exact"` is the authors' procedure, `"fast"`
+            draws one skew-corrected normal per synapse from the exact cumulants of its count
+            (exact binomials where the variance is small); see sampling.py.
 
     Raises:
         ValueError: for a setting outside its allowed values.
@@ -151,7 +155,8 @@ class SynaptoGen(GenomeModel):
             network = []
             for i in range(len(self.layer_sizes) - 1):
                 pre, post = parts64[f"X{i}"], parts64[f"X{i + 1}"]
-                counts = _exact_counts(pre, probs, post, kappa, generator)
+                draw = COUNT_SAMPLERS[self.sampler]
+                counts = draw(pre, probs, post, kappa, generator, max_draws=_MAX_DRAWS)
                 c_avg = _avg_conductance(parts64[f"T{i}"], conductance, parts64[f"R{i + 1}"])
                 weights = c_avg * counts / kappa[:, None, None]
                 network.append((weights.to(dtype), parts[f"b{i + 1}"].detach()))
@@ -240,31 +245,3 @@ def _avg_conductance(
     t = torch.softmax(transmitters, dim=-1)
     r = torch.softmax(receptors, dim=-1)
     return t @ conductance @ r.transpose(1, 2)
-
-
-def _exact_counts(
-    pre: torch.Tensor,
-    probs: torch.Tensor,
-    post: torch.Tensor,
-    kappa: torch.Tensor,
-    generator: torch.Generator,
-) -> torch.Tensor:
-    """Sampled synapse counts, one binomial per neuron pair and gene pair (the authors' way).
-
-    pre `(P, n_u, G)`, probs `(P, G, G)`, post `(P, n_v, G)`, kappa `(P,)`, all float64
-    -> `(P, n_u, n_v)` float64.
-    """
-    popsize, n_u, genes = pre.shape
-    n_v = post.shape[1]
-    chunk = max(1, _MAX_DRAWS // (n_u * n_v * genes * genes))
-    counts = []
-    for start in range(0, popsize, chunk):
-        rows = slice(start, start + chunk)
-        # trials[p, u, v, i, j] = round(kappa x_ui^2 x_vj^2)
-        trials = torch.einsum(
-            "p,pui,pvj->puvij", kappa[rows], pre[rows].square(), post[rows].square()
-        )
-        trials = trials.round()
-        p = probs[rows, None, None].expand_as(trials)
-        counts.append(torch.binomial(trials, p, generator=generator).sum(dim=(3, 4)))
-    return torch.cat(counts)

@@ -258,10 +258,18 @@ class PGPE(EvolutionStrategy):
         "optimizer_config": {"max_speed": 0.1},
     }
 
+    def _check_options(self) -> None:
+        super()._check_options()
+        symmetric = self.settings.options.get("symmetric", True)
+        if symmetric and self.settings.popsize % 2:
+            raise ValueError(
+                f"pgpe samples symmetric pairs: popsize must be even, got {self.settings.popsize}"
+            )
+
 
 class CEM(EvolutionStrategy):
     """The cross-entropy method."""
 
     name = "cem"
     algorithm = "CEM"
-    defaults = {"stdev_init": 0.05, "parenthood_ratio": 0.25}
+    defaults = {"stdev_init": 0.1, "parenthood_ratio": 0.25}

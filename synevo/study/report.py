@@ -1,5 +1,5 @@
 """The comparison over a study's trials: a results table with confidence intervals over seeds,
-and learning curves against environment steps.
+pairwise tests between the variants of each task, and learning curves against env steps.
 
 Pure functions of `TrialOutcome` lists; nothing here talks to MLflow or Ray. Figures are drawn
 on `matplotlib.figure.Figure` objects rendered by the Agg canvas, without pyplot, so no
@@ -18,6 +18,8 @@ from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
+
+from synevo.study.stats import bootstrap_ci, iqm, pairwise_mann_whitney
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -80,17 +82,20 @@ def _solved_column(source: str, threshold: float) -> str:
 def results_table(outcomes: Sequence[TrialOutcome]) -> list[dict[str, Any]]:
     """One row per (task, label), aggregated over seeds, rows in first-seen order.
 
-    Columns: task, label, model, family, seeds, final return mean with its 95% t interval
-    (`mean_ci`), min and max over seeds, the fraction of seeds whose final return reaches
-    gymnasium's threshold (`"solved (gym >= 475)"`) and the paper's (`"solved (paper >= 195)"`;
-    a column is left out when the task has no such threshold), mean training env steps, mean
-    wall time and the searched genome size. The solved columns' names carry the threshold,
-    so tables over several tasks have one pair of columns per task.
+    Columns: task, label, model, family, seeds, final return mean with its 95% Student-t
+    interval (`mean_ci`, "95% CI low/high"), the percentile bootstrap 95% interval of the
+    same mean (`stats.bootstrap_ci`, seed 0, "bootstrap 95% CI low/high"), the interquartile
+    mean over seeds (`stats.iqm`), min and max over seeds, the fraction of seeds whose final
+    return reaches gymnasium's threshold (`"solved (gym >= 475)"`) and the paper's
+    (`"solved (paper >= 195)"`; a column is left out when the task has no such threshold),
+    mean training env steps, mean wall time and the searched genome size. The solved columns'
+    names carry the threshold, so tables over several tasks have one pair of columns per task.
     """
     rows = []
     for (task, label), group in _groups(outcomes).items():
         finals = [o.final_return for o in group]
         mean, low, high = mean_ci(finals)
+        _, boot_low, boot_high = bootstrap_ci(finals)
         row: dict[str, Any] = {
             "task": task,
             "label": label,
@@ -100,6 +105,9 @@ def results_table(outcomes: Sequence[TrialOutcome]) -> list[dict[str, Any]]:
             "final return mean": mean,
             "95% CI low": low,
             "95% CI high": high,
+            "bootstrap 95% CI low": boot_low,
+            "bootstrap 95% CI high": boot_high,
+            "final return IQM": iqm(finals),
             "final return min": min(finals),
             "final return max": max(finals),
         }
@@ -115,6 +123,28 @@ def results_table(outcomes: Sequence[TrialOutcome]) -> list[dict[str, Any]]:
     return rows
 
 
+def comparison_table(
+    outcomes: Sequence[TrialOutcome], alternative: str = "two-sided"
+) -> list[dict[str, Any]]:
+    """Pairwise Mann-Whitney U tests between the labels of each task, on the seeds' final returns.
+
+    One row per task and pair of labels (`stats.pairwise_mann_whitney`): `"task"`, then
+    `"a"`, `"b"`, `"n a"`, `"n b"` (seeds), `"U"`, `"p"`, `"p Bonferroni"`, `"P(a > b)"`
+    (probability of improvement) and `"significant"` (corrected p < 0.05). The Bonferroni
+    family is one task's pairs. Tasks and labels keep their first-seen order; a task with a
+    single label has no rows. `table_markdown` and `table_csv` render the rows.
+    """
+    by_task: dict[str, dict[str, list[float]]] = {}
+    for (task, label), group in _groups(outcomes).items():
+        by_task.setdefault(task, {})[label] = [o.final_return for o in group]
+
+    rows = []
+    for task, finals in by_task.items():
+        for pair in pairwise_mann_whitney(finals, alternative=alternative):
+            rows.append({"task": task, **pair})
+    return rows
+
+
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
@@ -122,7 +152,11 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
+    if isinstance(value, bool):
+        return "yes" if value else "no"
     if isinstance(value, float):
+        if value != 0.0 and abs(value) < 0.1:
+            return f"{value:.3g}"  # p-values keep their digits
         if not math.isfinite(value) or abs(value) < 1000:
             return f"{value:.2f}"
         return f"{value:,.0f}"
@@ -217,7 +251,7 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
     fig.savefig(path, format="png", dpi=100)
-    logger.info("wrote %s", path)
+    logger.debug("wrote %s", path)
 
 
 def plot_learning_curves(outcomes: Sequence[TrialOutcome], path: str | os.PathLike) -> Figure:

@@ -305,6 +305,11 @@ def _log_comparison(tracker, parent: str, outcomes, rows, markdown: str) -> None
     """The parent run's artifacts: the comparison table (CSV, markdown) and one plot."""
     from synevo.study import report
 
+    tests = report.comparison_table(outcomes)
+    if tests:
+        heading = "## Pairwise Mann-Whitney U tests over seeds (Bonferroni per task)"
+        markdown = f"{markdown.rstrip()}\n\n{heading}\n\n{report.table_markdown(tests)}"
+        tracker.log_text(parent, report.table_csv(tests), "tests.csv")
     tracker.log_text(parent, markdown, "comparison.md")
     tracker.log_text(parent, report.table_csv(rows), "comparison.csv")
     if outcomes:

@@ -1,0 +1,180 @@
+"""Simulated synaptogenesis: the synapse counts of sampled SynaptoGen networks (arXiv 2402.07242).
+
+Between neuron `u` of one layer and neuron `v` of the next the authors draw, for every gene
+pair `(i, j)` (SCIENCE.md section 1),
+    B_uvij ~ Binomial(n_uvij, P_ij),    n_uvij = round(kappa x_ui^2 x_vj^2),
+and the sampled count is `B_uv = sum_ij B_uvij`. Two samplers draw it, selected by name in
+`SAMPLERS`:
+
+- `"exact"` draws every binomial, the authors' procedure batched: `n_u n_v G^2` draws per
+  network, about 100 ns each.
+- `"fast"` keeps the authors' rounded trial counts `n_uvij` but draws one number per synapse.
+  The cumulants of `B_uv` (total trials `sum n`, mean `sum n P`, variance `sum n P (1 - P)`,
+  third cumulant `sum n P (1 - P) (1 - 2P)`) come from one matrix product per block of the
+  rounded trial counts, which is never held whole; `B_uv` is then a skew-corrected normal
+  (first-order Cornish-Fisher) with exactly that mean and variance and, to first order, that
+  skewness, rounded to an integer and clipped to `[0, sum n]`. Synapses whose variance is
+  below `EXACT_BELOW_VARIANCE` are drawn exactly, binomial by binomial.
+
+The threshold: at a variance of 10 or more the Kolmogorov-Smirnov distance between the fast
+draw and the exact sum, computed from the exact pmf (a convolution of the binomial pmfs), was at
+most 0.0015 for P near 0 (Poisson-like, the most skewed case), near 1, at 0.5, and for the
+authors' initial and for saturated rules; a two-sample KS test needs about 10^6 draws per side
+to see 0.0015. An uncorrected normal is 0.02 away there (its error is the skewness term of the
+Edgeworth series, about 0.066 / sd), hence the correction. Below the threshold synapses expect
+few trials, so their exact draws are few and cheap.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import torch
+
+EXACT_BELOW_VARIANCE = 10.0
+
+# Elements of the rounded trial-count tensor per block of the fast sampler's cumulant pass:
+# small enough to stay in cache, large enough that Python's per-block cost does not show.
+_BLOCK_ELEMENTS = 2**18
+
+CountSampler = Callable[..., torch.Tensor]
+
+
+def exact_counts(
+    pre: torch.Tensor,
+    probs: torch.Tensor,
+    post: torch.Tensor,
+    kappa: torch.Tensor,
+    generator: torch.Generator,
+    max_draws: int = 2**24,
+) -> torch.Tensor:
+    """Synapse counts with one binomial per neuron pair and gene pair (the authors' way).
+
+    pre `(P, n_u, G)`, probs `(P, G, G)`, post `(P, n_v, G)`, kappa `(P,)`, all float64
+    -> `(P, n_u, n_v)` float64. `max_draws` bounds the binomials of one torch call.
+    """
+    scaled, targets = _factors(pre, post, kappa)
+    every = torch.ones(scaled.shape[0], scaled.shape[1], targets.shape[1], dtype=torch.bool)
+    counts = _draw_exact(scaled, probs, targets, every, generator, max_draws)
+    return counts.view(every.shape)
+
+
+def fast_counts(
+    pre: torch.Tensor,
+    probs: torch.Tensor,
+    post: torch.Tensor,
+    kappa: torch.Tensor,
+    generator: torch.Generator,
+    max_draws: int = 2**24,
+    exact_below: float = EXACT_BELOW_VARIANCE,
+) -> torch.Tensor:
+    """Synapse counts from their cumulants: skew-corrected normal draws, exact at low variance.
+
+    Arguments and result as `exact_counts`; synapses whose count variance is below
+    `exact_below` are drawn exactly.
+
+    Raises:
+        ValueError: if `exact_below` is not positive (zero-variance synapses must be exact).
+    """
+    if not exact_below > 0:
+        raise ValueError(f"exact_below must be > 0, got {exact_below!r}")
+    scaled, targets = _factors(pre, post, kappa)
+    total, mean, var, third = count_cumulants(scaled, probs, targets).unbind(-1)
+
+    exact = var < exact_below
+    counts = torch.empty_like(mean)
+    approx = ~exact
+    drawn = _skewed_normal(mean[approx], var[approx], third[approx], generator)
+    counts[approx] = drawn.clamp(min=0).minimum(total[approx])
+    if exact.any():
+        counts[exact] = _draw_exact(scaled, probs, targets, exact, generator, max_draws)
+    return counts
+
+
+SAMPLERS: dict[str, CountSampler] = {"exact": exact_counts, "fast": fast_counts}
+
+
+def count_cumulants(
+    scaled: torch.Tensor, probs: torch.Tensor, targets: torch.Tensor
+) -> torch.Tensor:
+    """Total trials, mean, variance and third cumulant of every synapse count, with the
+    authors' rounding: `(P, n_u, n_v, 4)`.
+
+    scaled `(P, n_u, G)` is `kappa x_pre^2`, probs `(P, G, G)`, targets `(P, n_v, G)` is
+    `x_post^2`. The rounded trials `(P, n_u, n_v, G, G)` are built block by block.
+    """
+    popsize, n_u, genes = scaled.shape
+    n_v = targets.shape[1]
+    p = probs.reshape(popsize, genes * genes)
+    q = p * (1 - p)
+    # per gene pair, a binomial's cumulants divided by its trial count
+    per_trial = torch.stack([torch.ones_like(p), p, q, q * (1 - 2 * p)], dim=-1)
+
+    row = n_v * genes * genes
+    if n_u * row <= _BLOCK_ELEMENTS:
+        members, rows = _BLOCK_ELEMENTS // (n_u * row), n_u
+    else:
+        members, rows = 1, max(1, _BLOCK_ELEMENTS // row)
+    buffer = scaled.new_empty(members * rows * row)
+    cumulants = scaled.new_empty(popsize, n_u, n_v, 4)
+    for m0 in range(0, popsize, members):
+        for u0 in range(0, n_u, rows):
+            ms, us = slice(m0, m0 + members), slice(u0, u0 + rows)
+            m, u = min(members, popsize - m0), min(rows, n_u - u0)
+            # reuse one buffer: a fresh allocation per block costs page faults
+            trials = buffer[: m * u * row].view(m, u, n_v, genes, genes)
+            torch.mul(scaled[ms, us, None, :, None], targets[ms, None, :, None, :], out=trials)
+            trials.round_()
+            block = torch.bmm(trials.view(m, u * n_v, genes * genes), per_trial[ms])
+            cumulants[ms, us] = block.view(m, u, n_v, 4)
+    return cumulants
+
+
+def _factors(
+    pre: torch.Tensor, post: torch.Tensor, kappa: torch.Tensor
+) -> tuple[torch.Tensor, torch.Tensor]:
+    """`kappa x_pre^2 (P, n_u, G)` and `x_post^2 (P, n_v, G)`; trials are round(their product),
+    computed the same way by both samplers so they round alike."""
+    return kappa[:, None, None] * pre.square(), post.square()
+
+
+def _draw_exact(
+    scaled: torch.Tensor,
+    probs: torch.Tensor,
+    targets: torch.Tensor,
+    mask: torch.Tensor,
+    generator: torch.Generator,
+    max_draws: int,
+) -> torch.Tensor:
+    """Exact counts of the synapses `mask (P, n_u, n_v)` selects, in row-major order: `(k,)`."""
+    members, pres, posts = mask.nonzero(as_tuple=True)
+    genes = probs.shape[-1]
+    chunk = max(1, max_draws // genes**2)
+    counts = scaled.new_zeros(len(members))
+    for start in range(0, len(members), chunk):
+        m, u, v = (index[start : start + chunk] for index in (members, pres, posts))
+        trials = (scaled[m, u, :, None] * targets[m, v, None, :]).round()
+        # a binomial of zero trials is zero: large sparse layers round most trials to zero
+        live = trials > 0
+        synapse = torch.arange(start, start + len(m))[:, None, None].expand_as(trials)
+        p = probs[m].expand_as(trials)
+        drawn = torch.binomial(trials[live], p[live], generator=generator)
+        counts.index_add_(0, synapse[live], drawn)
+    return counts
+
+
+def _skewed_normal(
+    mean: torch.Tensor, var: torch.Tensor, third: torch.Tensor, generator: torch.Generator
+) -> torch.Tensor:
+    """Integers with the given mean, variance (> 0) and, to first order, third cumulant: `(k,)`.
+
+    `z + g (z^2 - 1)` with `g = skewness / 6` has mean 0, variance `1 + 2 g^2` and skewness
+    `6 g + O(g^3)` (Cornish-Fisher); dividing by `sqrt(1 + 2 g^2)` makes the variance exact.
+    It bends back only below `z = -1 / (2 g)`: beyond 9 sd at a variance of 10 or more, as the
+    skewness of a sum of binomials is at most 1 / sd.
+    """
+    sd = var.sqrt()
+    g = third / (6 * var * sd)
+    z = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
+    z = (z + g * (z.square() - 1)) / (1 + 2 * g.square()).sqrt()
+    return (mean + sd * z).round()
