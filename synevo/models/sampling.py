@@ -27,6 +27,7 @@ few trials, so their exact draws are few and cheap.
 
 from __future__ import annotations
 
+import itertools
 from collections.abc import Callable
 
 import torch
@@ -81,11 +82,10 @@ def fast_counts(
     scaled, targets = _factors(pre, post, kappa)
     total, mean, var, third = count_cumulants(scaled, probs, targets).unbind(-1)
 
+    # every synapse gets a normal draw (finite thanks to the clamp); exact ones replace theirs
+    counts = _skewed_normal(mean, var.clamp(min=exact_below), third, generator)
+    counts = torch.minimum(counts.clamp_(min=0), total)
     exact = var < exact_below
-    counts = torch.empty_like(mean)
-    approx = ~exact
-    drawn = _skewed_normal(mean[approx], var[approx], third[approx], generator)
-    counts[approx] = drawn.clamp(min=0).minimum(total[approx])
     if exact.any():
         counts[exact] = _draw_exact(scaled, probs, targets, exact, generator, max_draws)
     return counts
@@ -103,6 +103,8 @@ def count_cumulants(
     scaled `(P, n_u, G)` is `kappa x_pre^2`, probs `(P, G, G)`, targets `(P, n_v, G)` is
     `x_post^2`. The rounded trials `(P, n_u, n_v, G, G)` are built block by block.
     """
+    dt = scaled.dtype
+    scaled, targets, probs = scaled.float(), targets.float(), probs.float()
     popsize, n_u, genes = scaled.shape
     n_v = targets.shape[1]
     p = probs.reshape(popsize, genes * genes)
@@ -110,24 +112,31 @@ def count_cumulants(
     # per gene pair, a binomial's cumulants divided by its trial count
     per_trial = torch.stack([torch.ones_like(p), p, q, q * (1 - 2 * p)], dim=-1)
 
-    row = n_v * genes * genes
-    if n_u * row <= _BLOCK_ELEMENTS:
-        members, rows = _BLOCK_ELEMENTS // (n_u * row), n_u
-    else:
-        members, rows = 1, max(1, _BLOCK_ELEMENTS // row)
-    buffer = scaled.new_empty(members * rows * row)
+    members, rows, cols = _block_shape(popsize, n_u, n_v, genes * genes)
+    buffer = scaled.new_empty(members * rows * cols * genes * genes)
     cumulants = scaled.new_empty(popsize, n_u, n_v, 4)
-    for m0 in range(0, popsize, members):
-        for u0 in range(0, n_u, rows):
-            ms, us = slice(m0, m0 + members), slice(u0, u0 + rows)
-            m, u = min(members, popsize - m0), min(rows, n_u - u0)
-            # reuse one buffer: a fresh allocation per block costs page faults
-            trials = buffer[: m * u * row].view(m, u, n_v, genes, genes)
-            torch.mul(scaled[ms, us, None, :, None], targets[ms, None, :, None, :], out=trials)
-            trials.round_()
-            block = torch.bmm(trials.view(m, u * n_v, genes * genes), per_trial[ms])
-            cumulants[ms, us] = block.view(m, u, n_v, 4)
-    return cumulants
+    for m0, u0, v0 in itertools.product(
+        range(0, popsize, members), range(0, n_u, rows), range(0, n_v, cols)
+    ):
+        ms, us, vs = slice(m0, m0 + members), slice(u0, u0 + rows), slice(v0, v0 + cols)
+        m, u, v = min(members, popsize - m0), min(rows, n_u - u0), min(cols, n_v - v0)
+        # reuse one buffer: a fresh allocation per block costs page faults
+        trials = buffer[: m * u * v * genes * genes].view(m, u, v, genes, genes)
+        torch.mul(scaled[ms, us, None, :, None], targets[ms, None, vs, None, :], out=trials)
+        trials.round_()
+        block = torch.bmm(trials.view(m, u * v, genes * genes), per_trial[ms])
+        cumulants[ms, us, vs] = block.view(m, u, v, 4)
+    return cumulants.to(dt)
+
+
+def _block_shape(popsize: int, n_u: int, n_v: int, pairs: int) -> tuple[int, int, int]:
+    """Members, pre-synaptic rows and post-synaptic columns of one block of trial counts:
+    whole members while they fit in `_BLOCK_ELEMENTS`, then whole rows, then columns."""
+    if n_u * n_v * pairs <= _BLOCK_ELEMENTS:
+        return min(popsize, _BLOCK_ELEMENTS // (n_u * n_v * pairs)), n_u, n_v
+    if n_v * pairs <= _BLOCK_ELEMENTS:
+        return 1, _BLOCK_ELEMENTS // (n_v * pairs), n_v
+    return 1, 1, max(1, _BLOCK_ELEMENTS // pairs)
 
 
 def _factors(
@@ -149,18 +158,13 @@ def _draw_exact(
     """Exact counts of the synapses `mask (P, n_u, n_v)` selects, in row-major order: `(k,)`."""
     members, pres, posts = mask.nonzero(as_tuple=True)
     genes = probs.shape[-1]
-    chunk = max(1, max_draws // genes**2)
-    counts = scaled.new_zeros(len(members))
+    chunk = max(1, min(max_draws, _BLOCK_ELEMENTS) // genes**2)
+    counts = []
     for start in range(0, len(members), chunk):
         m, u, v = (index[start : start + chunk] for index in (members, pres, posts))
-        trials = (scaled[m, u, :, None] * targets[m, v, None, :]).round()
-        # a binomial of zero trials is zero: large sparse layers round most trials to zero
-        live = trials > 0
-        synapse = torch.arange(start, start + len(m))[:, None, None].expand_as(trials)
-        p = probs[m].expand_as(trials)
-        drawn = torch.binomial(trials[live], p[live], generator=generator)
-        counts.index_add_(0, synapse[live], drawn)
-    return counts
+        trials = (scaled[m, u, :, None] * targets[m, v, None, :]).round_()
+        counts.append(torch.binomial(trials, probs[m], generator=generator).sum(dim=(1, 2)))
+    return torch.cat(counts) if counts else scaled.new_empty(0)
 
 
 def _skewed_normal(

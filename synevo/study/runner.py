@@ -259,6 +259,8 @@ def run_study(
         finally:
             recorder.close()
 
+        order = {spec.name: i for i, spec in enumerate(specs)}
+        recorder.outcomes.sort(key=lambda outcome: order[outcome.spec.name])
         rows = report.results_table(recorder.outcomes)
         markdown = report.table_markdown(rows)
         _log_comparison(tracker, parent, recorder.outcomes, rows, markdown)
