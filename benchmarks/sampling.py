@@ -1,23 +1,26 @@
 """Networks/s of SynaptoGen's synapse-count samplers against the authors' gene-pair loop.
 
-    python benchmarks/sampling.py [--repeats 3] [--batch 16] [--large-all]
+    python benchmarks/sampling.py [--repeats 3] [--batch 16] [--fast-only-large]
 
-Samples SynaptoGen networks (input 4, hidden 128, output 2) at G = 16, 32 and 64, and one
-1024 x 1024 layer at G = 16, at the authors' degree 1e5, on one torch thread, with:
+Samples SynaptoGen networks at the authors' degree 1e5 on one torch thread: input 4, hidden
+128, output 2 at G = 16, 32 and 64, and one 1024 x 1024 layer at G = 16. Three samplers:
 - reference: the authors' procedure, written out here: one network at a time, a Python loop
   over gene pairs with one binomial draw (over every neuron pair) per gene pair;
-- exact: `SynaptoGen(sampler="exact")`, every binomial in batched torch calls;
+- exact: `SynaptoGen(sampler="exact")`, every binomial, in batched torch calls;
 - fast: `SynaptoGen(sampler="fast")` (synevo/models/sampling.py).
-Prints the median networks/s of each and its ratio to the reference measured in the same run.
-The 1024 x 1024 layer runs the reference and exact samplers only with --large-all (each takes
-tens of seconds there).
+Prints the median networks/s of each (from CPU time, as the machine may be shared; wall time
+beside it) and its ratio to the reference measured in the same run. On the 1024 x 1024 layer
+the reference and exact samplers take about 10 s per network and are timed once, without a
+warm-up; --fast-only-large skips them.
 """
 
 from __future__ import annotations
 
 import argparse
+import os
 import statistics
 import time
+from collections.abc import Callable
 
 import torch
 
@@ -27,12 +30,13 @@ from synevo.types import Network
 
 SMALL = (4, 128, 2)
 LARGE = (1024, 1024)
+SAMPLERS = ("reference", "exact", "fast")
 
 
 def reference_sample(
     model: SynaptoGen, genome: torch.Tensor, generator: torch.Generator
 ) -> Network:
-    """One sampled network the authors' way (learned rules): genome `(D,)` -> batch of one."""
+    """One network sampled the authors' way (learned rules): genome `(D,)` -> a batch of one."""
     parts = {name: value[0].double() for name, value in model.unflatten(genome[None]).items()}
     sizes = model.layer_sizes
     probs = torch.sigmoid(parts["O"] / model.tau)
@@ -58,10 +62,12 @@ def reference_sample(
     return network
 
 
-def timing(sample, population: torch.Tensor, repeats: int) -> tuple[float, float]:
-    """Median CPU and wall seconds per network of `sample(population)` over `repeats` calls,
-    after a warm-up call."""
-    sample(population[:1])
+def seconds_per_network(
+    sample: Callable[[torch.Tensor], object], population: torch.Tensor, repeats: int, warm: bool
+) -> tuple[float, float]:
+    """Median CPU and wall seconds per network of `sample(population)` over `repeats` calls."""
+    if warm:
+        sample(population[:1])
     cpu, wall = [], []
     for _ in range(repeats):
         start_cpu, start_wall = time.process_time(), time.perf_counter()
@@ -71,53 +77,52 @@ def timing(sample, population: torch.Tensor, repeats: int) -> tuple[float, float
     return statistics.median(cpu), statistics.median(wall)
 
 
-def measure(sizes: tuple[int, ...], genes: int, batch: int, repeats: int, samplers: list[str]):
+def measure(
+    sizes: tuple[int, ...], genes: int, batch: int, repeats: int, samplers: list[str]
+) -> dict[str, tuple[float, float]]:
     """(CPU, wall) seconds per network, per sampler name, for one network shape."""
     generator = torch.Generator().manual_seed(0)
     models = {name: SynaptoGen(sizes, genes=genes, sampler=name) for name in ("exact", "fast")}
     population = torch.stack([models["fast"].init_genome(generator) for _ in range(batch)])
-
-    def reference(members: torch.Tensor) -> Network:
-        nets = [reference_sample(models["fast"], genome, generator) for genome in members]
-        return [
-            (torch.cat([w for w, _ in layer]), torch.cat([b for _, b in layer]))
-            for layer in zip(*nets, strict=False)
-        ]
-
-    def sampler(name: str):
-        return lambda members: models[name].sample(members, generator)
-
-    calls = {"reference": reference, "exact": sampler("exact"), "fast": sampler("fast")}
-    sizes_of = {"reference": 1, "exact": min(batch, 4), "fast": batch}
-    return {name: timing(calls[name], population[: sizes_of[name]], repeats) for name in samplers}
+    calls = {
+        "reference": lambda members: [
+            reference_sample(models["fast"], g, generator) for g in members
+        ],
+        "exact": lambda members: models["exact"].sample(members, generator),
+        "fast": lambda members: models["fast"].sample(members, generator),
+    }
+    # the reference is per network; a few networks per exact call keep its memory modest
+    members = {"reference": 1, "exact": min(batch, 4), "fast": batch}
+    warm = sizes != LARGE
+    return {
+        name: seconds_per_network(calls[name], population[: members[name]], repeats, warm)
+        for name in samplers
+    }
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--repeats", type=int, default=3)
-    parser.add_argument("--batch", type=int, default=16, help="networks per fast call")
-    parser.add_argument("--large-all", action="store_true", help="all samplers on 1024 x 1024")
+    parser.add_argument("--batch", type=int, default=16, help="networks per exact/fast call")
+    parser.add_argument("--fast-only-large", action="store_true", help="skip slow large runs")
     args = parser.parse_args()
 
     torch.set_num_threads(1)
-    every = ["reference", "exact", "fast"]
-    cases = [(f"4-128-2 G={g}", SMALL, g, args.batch, every) for g in (16, 32, 64)]
-    large = every if args.large_all else ["fast"]
-    cases.append(("1024-1024 G=16", LARGE, 16, 1, large))
-
-    print("degree 1e5, torch threads 1; networks/s and ratio from CPU time (a shared machine)")
-    header = f"{'network':>19} {'sampler':>10} {'networks/s':>11} {'ratio':>8}"
-    print(f"{header} {'CPU s/net':>10} {'wall s/net':>11}")
-    for label, sizes, genes, batch, samplers in cases:
-        repeats = 1 if sizes == LARGE else args.repeats
+    cases = [(f"4-128-2 G={g}", SMALL, g, args.batch, args.repeats) for g in (16, 32, 64)]
+    cases.append(("1024-1024 G=16", LARGE, 16, 1, 1))
+    load = ", ".join(f"{x:.1f}" for x in os.getloadavg())
+    print(f"degree 1e5, torch threads 1, load average {load}; networks/s and ratio from CPU time")
+    print(
+        f"{'network':>15} {'sampler':>10} {'networks/s':>11} {'ratio':>8} {'CPU s/net':>10} "
+        f"{'wall s/net':>11}"
+    )
+    for label, sizes, genes, batch, repeats in cases:
+        skip = args.fast_only_large and sizes == LARGE
+        samplers = ["fast"] if skip else list(SAMPLERS)
         seconds = measure(sizes, genes, batch, repeats, samplers)
         for name, (cpu, wall) in seconds.items():
-            ratio = (
-                f"{seconds['reference'][0] / cpu:>7.1f}x" if "reference" in seconds else "    n/a"
-            )
-            print(f"{label:>19} {name:>10} {1 / cpu:>11.2f} {ratio} {cpu:>10.4f} {wall:>11.4f}")
-        if "reference" not in seconds:
-            print(f"{label:>19} reference and exact skipped (tens of seconds each; --large-all)")
+            ratio = f"{seconds['reference'][0] / cpu:>7.1f}x" if not skip else "    n/a"
+            print(f"{label:>15} {name:>10} {1 / cpu:>11.2f} {ratio} {cpu:>10.4f} {wall:>11.4f}")
 
 
 if __name__ == "__main__":

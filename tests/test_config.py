@@ -126,7 +126,7 @@ def test_quickstart_file_has_a_valid_structure():
         config = study_from_dict(tomllib.load(f))
 
     assert config.tasks == ("CartPole-v1",)
-    assert [o.label for o in config.optimizers] == ["dqn", "snes", "pgpe"]
+    assert [o.label for o in config.optimizers] == ["dqn", "snes", "cem"]
     assert len(config.trials()) == 6
 
 

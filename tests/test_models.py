@@ -296,7 +296,7 @@ def test_non_finite_genome_raises():
         ({"rules": "bio"}, "genes=39"),
         ({"tau": 0.0}, "tau"),
         ({"degree": float("inf")}, "degree"),
-        ({"sampler": "fast"}, "sampler"),
+        ({"sampler": "poisson"}, "sampler"),
     ],
 )
 def test_bad_settings_raise(settings, field):

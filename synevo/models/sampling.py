@@ -6,23 +6,32 @@ pair `(i, j)` (SCIENCE.md section 1),
 and the sampled count is `B_uv = sum_ij B_uvij`. Two samplers draw it, selected by name in
 `SAMPLERS`:
 
-- `"exact"` draws every binomial, the authors' procedure batched: `n_u n_v G^2` draws per
-  network, about 100 ns each.
+- `"exact"` draws every binomial, the authors' procedure batched: `n_u n_v G^2` binomial draws
+  per layer and network, about 100 ns each.
 - `"fast"` keeps the authors' rounded trial counts `n_uvij` but draws one number per synapse.
   The cumulants of `B_uv` (total trials `sum n`, mean `sum n P`, variance `sum n P (1 - P)`,
-  third cumulant `sum n P (1 - P) (1 - 2P)`) come from one matrix product per block of the
-  rounded trial counts, which is never held whole; `B_uv` is then a skew-corrected normal
-  (first-order Cornish-Fisher) with exactly that mean and variance and, to first order, that
+  third cumulant `sum n P (1 - P) (1 - 2P)`) come from one matrix product per cache-sized
+  block of the rounded trial counts, which are never held whole (about 1 ns per `(u, v, i, j)`
+  in float64); `B_uv` is then a skew-corrected normal (first-order Cornish-Fisher) with that
+  mean, that variance less the 1/12 that rounding adds (Sheppard) and, to first order, that
   skewness, rounded to an integer and clipped to `[0, sum n]`. Synapses whose variance is
-  below `EXACT_BELOW_VARIANCE` are drawn exactly, binomial by binomial.
+  below `EXACT_BELOW_VARIANCE` are drawn exactly, binomial by binomial. Both samplers are
+  batched over the population and draw from one `torch.Generator`.
 
-The threshold: at a variance of 10 or more the Kolmogorov-Smirnov distance between the fast
-draw and the exact sum, computed from the exact pmf (a convolution of the binomial pmfs), was at
-most 0.0015 for P near 0 (Poisson-like, the most skewed case), near 1, at 0.5, and for the
-authors' initial and for saturated rules; a two-sample KS test needs about 10^6 draws per side
-to see 0.0015. An uncorrected normal is 0.02 away there (its error is the skewness term of the
-Edgeworth series, about 0.066 / sd), hence the correction. Below the threshold synapses expect
-few trials, so their exact draws are few and cheap.
+Rounding is not separable (`round(kappa a b)` does not factor into neuron terms), so the
+cumulants are sums over the rounded trials themselves; the fast sampler has the exact
+sampler's means and variances, not those of the unrounded `kappa X_l^2 P (X_{l+1}^2)^T`.
+
+The threshold. At a variance of 10 or more, the Kolmogorov-Smirnov distance between the fast
+draw and the exact sum (its pmf a convolution of the binomial pmfs; trial patterns
+`round(s chi2_1 chi2_1)`, G = 16 and 64, 20 genomes per case) was at most 0.0011 for the
+authors' initial rules, saturated rules, P uniform, P near 0 (Poisson-like) and P near 1, and
+0.0021 for P in {0.02, 0.98} (whose excess kurtosis is left uncorrected); at a variance of 5
+the worst case was 0.0045. The variance of the fast draws was within 0.01% of the exact one
+at a variance of 10 or more. A two-sample KS test needs about 10^6 draws per side to see 0.002.
+An uncorrected normal is 0.02 away for Poisson-like counts at a variance of 10 (the skewness
+term of the Edgeworth series, about 0.066 / sd), hence the correction. Synapses below the
+threshold expect few trials, so their exact draws stay cheap.
 """
 
 from __future__ import annotations
@@ -71,14 +80,14 @@ def fast_counts(
 ) -> torch.Tensor:
     """Synapse counts from their cumulants: skew-corrected normal draws, exact at low variance.
 
-    Arguments and result as `exact_counts`; synapses whose count variance is below
-    `exact_below` are drawn exactly.
+    Arguments and result `(P, n_u, n_v)` as `exact_counts`; synapses whose count variance is
+    below `exact_below` are drawn exactly.
 
     Raises:
-        ValueError: if `exact_below` is not positive (zero-variance synapses must be exact).
+        ValueError: if `exact_below` is below 1 (a normal draw needs some spread).
     """
-    if not exact_below > 0:
-        raise ValueError(f"exact_below must be > 0, got {exact_below!r}")
+    if not exact_below >= 1:
+        raise ValueError(f"exact_below must be >= 1 (a variance), got {exact_below!r}")
     scaled, targets = _factors(pre, post, kappa)
     total, mean, var, third = count_cumulants(scaled, probs, targets).unbind(-1)
 
@@ -103,8 +112,6 @@ def count_cumulants(
     scaled `(P, n_u, G)` is `kappa x_pre^2`, probs `(P, G, G)`, targets `(P, n_v, G)` is
     `x_post^2`. The rounded trials `(P, n_u, n_v, G, G)` are built block by block.
     """
-    dt = scaled.dtype
-    scaled, targets, probs = scaled.float(), targets.float(), probs.float()
     popsize, n_u, genes = scaled.shape
     n_v = targets.shape[1]
     p = probs.reshape(popsize, genes * genes)
@@ -126,14 +133,14 @@ def count_cumulants(
         trials.round_()
         block = torch.bmm(trials.view(m, u * v, genes * genes), per_trial[ms])
         cumulants[ms, us, vs] = block.view(m, u, v, 4)
-    return cumulants.to(dt)
+    return cumulants
 
 
 def _block_shape(popsize: int, n_u: int, n_v: int, pairs: int) -> tuple[int, int, int]:
     """Members, pre-synaptic rows and post-synaptic columns of one block of trial counts:
     whole members while they fit in `_BLOCK_ELEMENTS`, then whole rows, then columns."""
     if n_u * n_v * pairs <= _BLOCK_ELEMENTS:
-        return min(popsize, _BLOCK_ELEMENTS // (n_u * n_v * pairs)), n_u, n_v
+        return max(1, min(popsize, _BLOCK_ELEMENTS // (n_u * n_v * pairs))), n_u, n_v
     if n_v * pairs <= _BLOCK_ELEMENTS:
         return 1, _BLOCK_ELEMENTS // (n_v * pairs), n_v
     return 1, 1, max(1, _BLOCK_ELEMENTS // pairs)
@@ -170,15 +177,17 @@ def _draw_exact(
 def _skewed_normal(
     mean: torch.Tensor, var: torch.Tensor, third: torch.Tensor, generator: torch.Generator
 ) -> torch.Tensor:
-    """Integers with the given mean, variance (> 0) and, to first order, third cumulant: `(k,)`.
+    """Integers with the given mean, variance (> 0) and, to first order, third cumulant.
+
+    mean, var and third share one shape, and so does the result.
 
     `z + g (z^2 - 1)` with `g = skewness / 6` has mean 0, variance `1 + 2 g^2` and skewness
-    `6 g + O(g^3)` (Cornish-Fisher); dividing by `sqrt(1 + 2 g^2)` makes the variance exact.
-    It bends back only below `z = -1 / (2 g)`: beyond 9 sd at a variance of 10 or more, as the
-    skewness of a sum of binomials is at most 1 / sd.
+    `6 g + O(g^3)` (Cornish-Fisher); dividing by `sqrt(1 + 2 g^2)` makes its variance 1. It
+    bends back only below `z = -1 / (2 g)`: beyond 9 sd at a variance of 10 or more, as the
+    skewness of a sum of binomials is at most 1 / sd. Rounding to integers adds 1/12 to the
+    variance (Sheppard), so the continuous draw has `var - 1/12`.
     """
-    sd = var.sqrt()
-    g = third / (6 * var * sd)
+    g = third / (6 * var * var.sqrt())
     z = torch.randn(mean.shape, generator=generator, dtype=mean.dtype)
     z = (z + g * (z.square() - 1)) / (1 + 2 * g.square()).sqrt()
-    return (mean + sd * z).round()
+    return (mean + (var - 1 / 12).sqrt() * z).round()
