@@ -86,8 +86,8 @@ class Optimizer(abc.ABC):
     def run(self, problem: Problem, report: Reporter | None = None) -> OptimizerResult:
         """Optimize `problem.model`'s genome within `problem.budget` environment steps."""
 
-    def params(self) -> dict[str, Any]:
-        """The settings as a flat dict, for tracking."""
+    def params(self, task: str | None = None) -> dict[str, Any]:
+        """The settings as a flat dict, for tracking, resolved for `task` where that matters."""
         return {"optimizer": self.name, **dataclasses.asdict(self.settings)}
 
 

@@ -5,7 +5,7 @@ rl-baselines3-zoo settings of each task. Here the Q-network is a `GenomeNetwork`
 vector is its only trainable parameter, and every forward pass maps the genome to the expected
 weights before running the network, so gradient descent searches exactly the space evolution
 searches. This module owns the paper's settings table, the genome Q-network policy, and the
-checkpoint evaluations shared with the evolution family.
+SB3 callback that runs the shared checkpoint evaluations (`Checkpointer`) inside SB3's loop.
 """
 
 from __future__ import annotations
@@ -311,6 +311,11 @@ class DQN(Optimizer):
     name: ClassVar[str] = "dqn"
     family: ClassVar[str] = "gradient"
     Settings: ClassVar[type] = DQNSettings
+
+    def params(self, task: str | None = None) -> dict[str, Any]:
+        """The settings, with the paper's values filled in when `task` is given."""
+        settings = self.settings.resolve(task) if task else dataclasses.asdict(self.settings)
+        return {"optimizer": self.name, **settings}
 
     def run(self, problem: Problem, report: Reporter | None = None) -> OptimizerResult:
         """Train for exactly `problem.budget` env steps; keep the best checkpoint's genome.

@@ -151,7 +151,7 @@ class EvolutionStrategy(Optimizer):
                 f"{own} and evotorch {self.algorithm} options {allowed}"
             )
 
-    def params(self) -> dict[str, Any]:
+    def params(self, task: str | None = None) -> dict[str, Any]:
         options = {**self.defaults, **self.settings.options}
         return {
             "optimizer": self.name,

@@ -78,7 +78,7 @@ def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0)
         history=result.history,
         model_info={
             **model.describe(),
-            **{f"optimizer/{k}": v for k, v in optimizer.params().items()},
+            **{f"optimizer/{k}": v for k, v in optimizer.params(spec.task).items()},
         },
         gym_threshold=task.gym_threshold,
         paper_threshold=task.paper_threshold,
