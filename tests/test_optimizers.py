@@ -84,6 +84,10 @@ def test_evotorch_options_reach_the_algorithm_and_unknown_ones_are_named():
         make_optimizer("snes", {"stdev_inti": 0.1})
     with pytest.raises(ValueError, match="popsize must be an integer >= 1, got 0"):
         make_optimizer("snes", {"popsize": 0})
+    with pytest.raises(ValueError, match="stdev_init must be a number > 0.*got 'big'"):
+        make_optimizer("snes", {"stdev_init": "big"})
+    with pytest.raises(ValueError, match="stdev_init must be a number > 0.*got -1.0"):
+        make_optimizer("cem", {"stdev_init": -1.0})
     with pytest.raises(ValueError, match="popsize must be even, got 7"):
         make_optimizer("pgpe", {"popsize": 7})
     with pytest.raises(ValueError, match="unknown optimizer 'adam'.*allowed"):

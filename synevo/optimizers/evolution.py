@@ -34,6 +34,26 @@ logger = logging.getLogger(__name__)
 _FULL_COVARIANCE = {"xnes", "cmaes"}
 
 
+# evotorch options that only make sense as positive numbers (or per-dimension lists of them)
+_POSITIVE = {
+    "stdev_init",
+    "radius_init",
+    "center_learning_rate",
+    "stdev_learning_rate",
+    "parenthood_ratio",
+    "stdev_min",
+    "stdev_max",
+    "stdev_max_change",
+}
+
+
+def _positive(value: Any) -> bool:
+    values = value if isinstance(value, list) else [value]
+    return bool(values) and all(
+        isinstance(v, int | float) and not isinstance(v, bool) and v > 0 for v in values
+    )
+
+
 @dataclass(frozen=True)
 class EvolutionSettings:
     """Settings shared by every evolution strategy.
@@ -150,6 +170,12 @@ class EvolutionStrategy(Optimizer):
                 f"unknown setting(s) {unknown} for optimizer {self.name!r}; allowed: "
                 f"{own} and evotorch {self.algorithm} options {allowed}"
             )
+        for name, value in self.settings.options.items():
+            if name in _POSITIVE and not _positive(value):
+                raise ValueError(
+                    f"{self.name} setting {name} must be a number > 0 (or a list of them), "
+                    f"got {value!r}"
+                )
 
     def params(self, task: str | None = None) -> dict[str, Any]:
         options = {**self.defaults, **self.settings.options}

@@ -119,10 +119,18 @@ class _Recorder:
     def row(self, name: str, row: Metrics) -> None:
         """One history row of a running trial."""
         self.tracker.log_history(self._run_id(name), [row])
-        if self.progress:
-            self._bar(name).update(int(row["env_steps"]) - self._bar(name).n)
+        bar = self._bar(name) if self.progress else None
+        if bar is not None and not bar.disable:
+            bar.update(int(row["env_steps"]) - bar.n)
             if "eval/return_mean" in row:
-                self._bar(name).set_postfix(eval=f"{row['eval/return_mean']:.1f}")
+                bar.set_postfix(eval=f"{row['eval/return_mean']:.1f}")
+        elif "eval/return_mean" in row:  # no bars: say where the trial stands in the log
+            logger.info(
+                "trial %s: %s env steps, checkpoint return %.1f",
+                name,
+                f"{int(row['env_steps']):,}",
+                row["eval/return_mean"],
+            )
 
     def _bar(self, name: str):
         if name not in self.bars:
@@ -160,8 +168,10 @@ class _Recorder:
             self.tracker.log_artifact(run_id, genome)
         self.tracker.end_trial(run_id, "FINISHED")
         self.outcomes.append(outcome)
-        if self.progress and outcome.spec.name in self.bars:
-            self.bars[outcome.spec.name].set_postfix(final=f"{outcome.final_return:.1f}")
+        bar = self.bars.get(outcome.spec.name)
+        if bar is not None and not bar.disable:
+            bar.total = bar.n  # an evolution strategy may end below the budget
+            bar.set_postfix(final=f"{outcome.final_return:.1f}")
         logger.info("trial %s: final return %.1f", outcome.spec.name, outcome.final_return)
 
     def failed(self, name: str, error: BaseException) -> None:
@@ -262,8 +272,7 @@ def run_study(
         order = {spec.name: i for i, spec in enumerate(specs)}
         recorder.outcomes.sort(key=lambda outcome: order[outcome.spec.name])
         rows = report.results_table(recorder.outcomes)
-        markdown = report.table_markdown(rows)
-        _log_comparison(tracker, parent, recorder.outcomes, rows, markdown)
+        markdown = _log_comparison(tracker, parent, recorder.outcomes, rows)
         tracker.end_study("FINISHED" if recorder.outcomes else "FAILED")
 
     return StudyResult(
@@ -303,10 +312,14 @@ def _study_params(config: Any, trials: int, workers: int) -> dict[str, Any]:
     }
 
 
-def _log_comparison(tracker, parent: str, outcomes, rows, markdown: str) -> None:
-    """The parent run's artifacts: the comparison table (CSV, markdown) and one plot."""
+def _log_comparison(tracker, parent: str, outcomes, rows) -> str:
+    """The parent run's artifacts: the comparison tables (CSV, markdown) and one plot.
+
+    Returns the markdown: the results table, then the pairwise tests where there are any.
+    """
     from synevo.study import report
 
+    markdown = report.table_markdown(rows)
     tests = report.comparison_table(outcomes)
     if tests:
         heading = "## Pairwise Mann-Whitney U tests over seeds (Bonferroni per task)"
@@ -319,3 +332,4 @@ def _log_comparison(tracker, parent: str, outcomes, rows, markdown: str) -> None
             path = Path(folder) / "learning_curves.png"
             report.plot_learning_curves(outcomes, path)
             tracker.log_artifact(parent, path)
+    return markdown
