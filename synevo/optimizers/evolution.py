@@ -91,20 +91,16 @@ class _Fitness:
         self.last: dict[str, float] = {}
 
     def __call__(self, population: torch.Tensor) -> torch.Tensor:
-        model, settings, seed = self.problem.model, self.settings, self.problem.seed
-        with torch.no_grad():
-            if settings.samples:
-                generator = seeded_generator(sampling_seed(seed, self.generation))
-                network = model.sample(population, generator, settings.samples)
-            else:
-                network = model.weights(population)
+        from synevo.evaluation import evaluate_population
 
+        settings, seed = self.settings, self.problem.seed
+        generator = None
+        if settings.samples:
+            generator = seeded_generator(sampling_seed(seed, self.generation))
         seeds = training_seeds(seed, self.generation, settings.episodes)
-        rollouts = self.evaluator.evaluate(network, seeds)
-
-        # member-major batch: (popsize * samples, episodes) -> (popsize,)
-        returns = torch.as_tensor(rollouts.returns, dtype=torch.float32)
-        fitness = returns.reshape(population.shape[0], -1).mean(dim=1)
+        fitness, rollouts = evaluate_population(
+            self.problem.model, population, self.evaluator, seeds, settings.samples, generator
+        )
         self.generation += 1
         self.env_steps += rollouts.env_steps
         self.last = {
