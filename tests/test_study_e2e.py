@@ -158,8 +158,9 @@ def test_resume_reuses_finished_trials(local_ray_study):
     done = run_cli(folder, study, "--workers", "0", "--resume")
     assert done.returncode == 0, done.stderr[-3000:]
     assert "4 trials finished (4 reused from earlier runs)" in done.stdout
-    table = [line for line in done.stdout.splitlines() if line.startswith("| dqn")]
-    assert table == [line for line in first.stdout.splitlines() if line.startswith("| dqn")][:1]
+    rows = [line for line in done.stdout.splitlines() if line.startswith("| dqn | synaptogen")]
+    before = [line for line in first.stdout.splitlines() if line.startswith("| dqn | synaptogen")]
+    assert len(rows) == 1 and rows == before
     client = MlflowClient(f"sqlite:///{folder}/mlflow.db")
     experiment = client.get_experiment_by_name("micro")
     runs = client.search_runs([experiment.experiment_id])
