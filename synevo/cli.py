@@ -14,7 +14,7 @@ import sys
 from collections.abc import Sequence
 from pathlib import Path
 
-from synevo.study.config import StudyConfig, load_study, warn_suspicious
+from synevo.study.config import StudyConfig, load_study, parse_assignment, warn_suspicious
 
 logger = logging.getLogger("synevo.cli")
 
@@ -22,6 +22,17 @@ DEFAULT_UI_URI = "sqlite:///mlflow.db"
 """The store `synevo ui` opens without `--tracking-uri`: the runner's default, in the cwd."""
 
 USAGE_ERROR = 2
+
+SET_HELP = """\
+--set KEY=VALUE overrides one key of the study file before it is validated; repeat it for
+several keys. KEY is dotted: a top-level key (name, tasks, seeds, budget), a key of a table
+(evaluation.agents, execution.workers, model.genes), or a setting of one table of the
+[[models]] or [[optimizers]] arrays, picked by its label (its name when it has no label) or
+its 0-based index: optimizers.snes.popsize, models.0.hidden. VALUE is read as TOML (2, 2e4,
+3e-4, [64, 64], "x", true); a bare word is a string. --tasks, --budget and --seeds are
+applied after every --set. Example, a smoke version of a study:
+  synevo run studies/bottleneck.toml --set budget=20000 --seeds 1,2 --tasks CartPole-v1
+"""
 
 
 class UsageError(Exception):
@@ -41,6 +52,9 @@ def main(argv: Sequence[str] | None = None) -> int:
     except KeyboardInterrupt:
         print("synevo: interrupted", file=sys.stderr)
         return 130
+    except BrokenPipeError:  # output piped into `head` and the like
+        sys.stderr.close()
+        return 0
 
 
 # Commands
@@ -61,9 +75,12 @@ def _run(args: argparse.Namespace) -> int:
             workers=config.execution.workers,
             progress=not args.no_progress,
             resume=args.resume,
+            report_dir=Path(args.report_dir or Path("reports") / config.name),
         )
     print(result.table_markdown.rstrip())
     print()
+    if result.report_dir is not None:
+        print(f"report (tables, figures, all tests): {result.report_dir / 'report.md'}")
     reused = f" ({len(result.skipped)} reused from earlier runs)" if result.skipped else ""
     print(f"{len(result.outcomes)} trials finished{reused} in {result.wall_time:.0f} s")
     print(f"MLflow experiment {config.name!r} (id {result.experiment_id}) in {result.tracking_uri}")
@@ -83,6 +100,23 @@ def _check(args: argparse.Namespace) -> int:
     print(f"  {len(trials) * config.budget:,} training env steps in all")
     for trial in trials:
         print(f"  {trial.name}")
+    return 0
+
+
+def _report(args: argparse.Namespace) -> int:
+    """`synevo report`: write a study's report from its MLflow runs alone."""
+    from synevo.study.experiment_report import write_report
+    from synevo.study.report import table_markdown
+
+    out = Path(args.out or Path("reports") / args.experiment)
+    try:
+        written = write_report(args.tracking_uri, args.experiment, out_dir=out)
+    except ValueError as e:
+        raise UsageError(str(e)) from None
+    print(table_markdown(written.results).rstrip())
+    print(f"\nreport of {len(written.records)} trials written to {written.out_dir / 'report.md'}")
+    if written.parent_run_id:
+        print(f"logged to run {written.parent_run_id} under report/")
     return 0
 
 
@@ -116,9 +150,12 @@ def _load(args: argparse.Namespace) -> StudyConfig:
             later, while running, keep their traceback.
     """
     try:
-        config = load_study(args.study).with_overrides(
-            budget=getattr(args, "budget", None),
-            seeds=getattr(args, "seeds", None),
+        overrides = [parse_assignment(text) for text in args.set or []]
+        if args.tasks is not None:
+            overrides.append(("tasks", args.tasks))
+        config = load_study(args.study, overrides).with_overrides(
+            budget=args.budget,
+            seeds=args.seeds,
             workers=getattr(args, "workers", None),
         )
     except (ValueError, FileNotFoundError) as e:
@@ -145,11 +182,20 @@ def _seed_list(text: str) -> list[int]:
         ) from None
 
 
+def _task_list(text: str) -> list[str]:
+    """Parse `--tasks CartPole-v1,Acrobot-v1`."""
+    tasks = [part.strip() for part in text.split(",") if part.strip()]
+    if not tasks:
+        raise argparse.ArgumentTypeError(f"expected comma-separated gymnasium ids, got {text!r}")
+    return tasks
+
+
 def _configure_logging(quiet: bool) -> None:
     """INFO for synevo (WARNING with --quiet), WARNING for every other library."""
     # evotorch and MLflow configure their own loggers on import; these variables tame them.
     os.environ.setdefault("EVOTORCH_VERBOSE_LEVEL", "-1")
     os.environ.setdefault("MLFLOW_LOGGING_LEVEL", "WARNING")
+    os.environ.setdefault("MLFLOW_ENABLE_ARTIFACTS_PROGRESS_BAR", "false")  # resume, report
     logging.basicConfig(
         level=logging.WARNING,
         format="%(asctime)s %(levelname)s %(name)s: %(message)s",
@@ -167,17 +213,17 @@ def _parser() -> argparse.ArgumentParser:
     quiet = argparse.ArgumentParser(add_help=False)
     quiet.add_argument("--quiet", action="store_true", help="log warnings only")
 
+    scale = _scale_options()
+
     run = commands.add_parser(
-        "run", parents=[quiet], help="run a study and print its results table"
+        "run",
+        parents=[quiet, scale],
+        help="run a study and print its results table",
+        epilog=SET_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     run.set_defaults(command=_run)
     run.add_argument("study", metavar="STUDY_FILE", help="a study TOML file")
-    run.add_argument(
-        "--budget", type=int, metavar="N", help="training env steps per trial (overrides file)"
-    )
-    run.add_argument(
-        "--seeds", type=_seed_list, metavar="1,2,3", help="comma-separated seeds (overrides file)"
-    )
     run.add_argument("--workers", type=int, metavar="N", help="Ray workers; 0 runs in-process")
     run.add_argument(
         "--ray-address",
@@ -198,8 +244,35 @@ def _parser() -> argparse.ArgumentParser:
         help="reuse trials that already finished in this study's experiment with the same settings",
     )
 
+    run.add_argument(
+        "--report-dir",
+        metavar="DIR",
+        help="where the report's files go (default: reports/STUDY_NAME)",
+    )
+
+    report = commands.add_parser(
+        "report",
+        parents=[quiet],
+        help="write a study's report (tables, figures, tests) from its MLflow runs",
+    )
+    report.set_defaults(command=_report)
+    report.add_argument("experiment", metavar="EXPERIMENT", help="the study's name in MLflow")
+    report.add_argument(
+        "--tracking-uri",
+        metavar="URI",
+        default=os.environ.get("MLFLOW_TRACKING_URI"),
+        help="MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else sqlite:///mlflow.db)",
+    )
+    report.add_argument(
+        "--out", metavar="DIR", help="folder for the files (default: reports/EXPERIMENT)"
+    )
+
     check = commands.add_parser(
-        "check", parents=[quiet], help="validate a study and list its trials"
+        "check",
+        parents=[quiet, scale],
+        help="validate a study and list its trials",
+        epilog=SET_HELP,
+        formatter_class=argparse.RawDescriptionHelpFormatter,
     )
     check.set_defaults(command=_check)
     check.add_argument("study", metavar="STUDY_FILE", help="a study TOML file")
@@ -214,3 +287,28 @@ def _parser() -> argparse.ArgumentParser:
         help=f"MLflow tracking URI (default: $MLFLOW_TRACKING_URI, else {DEFAULT_UI_URI})",
     )
     return parser
+
+
+def _scale_options() -> argparse.ArgumentParser:
+    """The options that change a study's scale, shared by `run` and `check`."""
+    scale = argparse.ArgumentParser(add_help=False)
+    scale.add_argument(
+        "--budget", type=int, metavar="N", help="training env steps per trial (overrides file)"
+    )
+    scale.add_argument(
+        "--seeds", type=_seed_list, metavar="1,2,3", help="comma-separated seeds (overrides file)"
+    )
+    scale.add_argument(
+        "--tasks",
+        type=_task_list,
+        metavar="A,B",
+        help="comma-separated gymnasium ids (overrides file)",
+    )
+    scale.add_argument(
+        "--set",
+        action="append",
+        default=[],
+        metavar="KEY=VALUE",
+        help="override a key of the study file, e.g. evaluation.agents=2 (repeatable; see below)",
+    )
+    return scale

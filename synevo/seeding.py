@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 
 _TRAINING, _CHECKPOINT, _FINAL, _SAMPLING = 0, 1, 2, 3
+_AGENT_EPISODES, _AGENT_NETWORKS = 4, 5
+_SAMPLED_AGENTS, _FREE_ASSEMBLY_AGENTS = 0, 1
 
 
 def _stream(seed: int, stream: int, index: int, count: int) -> list[int]:
@@ -35,3 +37,18 @@ def final_seeds(seed: int, count: int) -> list[int]:
 def sampling_seed(seed: int, generation: int) -> int:
     """The torch seed of one generation's sampled synaptogenesis."""
     return _stream(seed, _SAMPLING, generation, 1)[0]
+
+
+def agent_seeds(seed: int, count: int) -> list[int]:
+    """The episodes every scored agent of a trial plays (sampled and free-assembly alike)."""
+    return _stream(seed, _AGENT_EPISODES, 0, count)
+
+
+def sampled_agents_seed(seed: int) -> int:
+    """The torch seed of the synaptogenesis that samples a trial's scored agents."""
+    return _stream(seed, _AGENT_NETWORKS, _SAMPLED_AGENTS, 1)[0]
+
+
+def free_assembly_seed(seed: int) -> int:
+    """The seed of the lineages (and synaptogenesis) of a trial's free-assembly agents."""
+    return _stream(seed, _AGENT_NETWORKS, _FREE_ASSEMBLY_AGENTS, 1)[0]

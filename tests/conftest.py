@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
+import signal
 import socket
 import subprocess
 import sys
@@ -30,35 +32,60 @@ def free_port() -> int:
 
 @pytest.fixture(scope="session")
 def ray_address(tmp_path_factory) -> str:
-    """Start a 2-CPU Ray head with `ray start` and yield its address; stop it at the end.
+    """Start a 2-CPU Ray head with `ray start --block` and yield its address; stop it at the end.
 
     This is a cluster reached by address, as on a real cluster; tests that need a runtime
-    started by synevo itself run the command line without an address.
+    started by synevo itself run the command line without an address. The head runs in its
+    own process group, and only that group is stopped: `ray stop` would also kill every other
+    Ray runtime on the machine, such as a study running beside the tests.
     """
     ray_cli = str(Path(sys.executable).parent / "ray")
     port = free_port()
     temp = tmp_path_factory.mktemp("ray")
     env = {**os.environ, "RAY_USAGE_STATS_ENABLED": "0"}
     command = [
-        ray_cli,
-        "start",
-        "--head",
-        f"--port={port}",
-        "--num-cpus=2",
-        "--include-dashboard=false",
-        f"--temp-dir={temp}",
-        "--disable-usage-stats",
+        *(ray_cli, "start", "--head", "--block", f"--port={port}", "--num-cpus=2"),
+        *("--include-dashboard=false", f"--temp-dir={temp}", "--disable-usage-stats"),
     ]
-    subprocess.run(command, check=True, env=env, capture_output=True, timeout=120)
-    address = f"127.0.0.1:{port}"
+    log = open(temp / "ray_start.log", "wb")
+    head = subprocess.Popen(
+        command, env=env, stdout=log, stderr=subprocess.STDOUT, start_new_session=True
+    )
     try:
-        yield address
+        _wait_for_port(port, head, temp / "ray_start.log")
+        yield f"127.0.0.1:{port}"
     finally:
         import ray
 
         if ray.is_initialized():
             ray.shutdown()
-        subprocess.run([ray_cli, "stop", "--force"], env=env, capture_output=True, timeout=120)
+        _stop_group(head)
+        log.close()
+
+
+def _wait_for_port(port: int, process: subprocess.Popen, log: Path, timeout: float = 120) -> None:
+    deadline = time.monotonic() + timeout
+    while True:
+        if process.poll() is not None:
+            raise RuntimeError(f"ray start exited: {log.read_text()[-3000:]}")
+        try:
+            socket.create_connection(("127.0.0.1", port), timeout=1).close()
+            return
+        except OSError as error:
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"no Ray head on port {port} after {timeout} s") from error
+            time.sleep(0.2)
+
+
+def _stop_group(process: subprocess.Popen) -> None:
+    """SIGTERM the process group of `process`, then SIGKILL whatever of it is left."""
+    for sig, grace in ((signal.SIGTERM, 5), (signal.SIGKILL, 10)):
+        try:
+            os.killpg(process.pid, sig)
+        except ProcessLookupError:
+            return
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            process.wait(timeout=grace)
 
 
 @pytest.fixture(scope="session")

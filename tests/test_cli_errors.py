@@ -146,3 +146,46 @@ def test_check_lists_the_trials(tmp_path: Path):
     assert "CartPole-v1/snes/seed1" in result.stdout
     assert "CartPole-v1/snes/seed2" in result.stdout
     assert not (tmp_path / "mlflow.db").exists()
+
+
+def test_set_with_an_unknown_key(tmp_path: Path):
+    names_modules_ready()
+    study = write_study(tmp_path, STUDY)
+
+    result = synevo(tmp_path, "run", study, "--set", "evaluation.agent=2")
+
+    assert_one_line_error(tmp_path, result, "override 'evaluation.agent'", "allowed", "'agents'")
+
+
+def test_set_agents_on_a_model_that_cannot_sample(tmp_path: Path):
+    names_modules_ready()
+    study = write_study(tmp_path, STUDY)
+
+    result = synevo(tmp_path, "check", study, "--set", "evaluation.agents=2")
+
+    assert_one_line_error(tmp_path, result, "evaluation.agents = 2", "model (mlp)", "synaptogen")
+
+
+def test_check_applies_set_and_tasks(tmp_path: Path):
+    names_modules_ready()
+    study = write_study(tmp_path, STUDY)
+
+    result = synevo(
+        tmp_path,
+        "check",
+        study,
+        "--quiet",
+        "--set",
+        "budget=2e3",
+        "--set",
+        "optimizers.snes.popsize=16",
+        "--tasks",
+        "Acrobot-v1,CartPole-v1",
+        "--seeds",
+        "5",
+    )
+
+    assert result.returncode == 0, result.stderr
+    assert "2 trials of 2,000 env steps each" in result.stdout
+    assert "Acrobot-v1/snes/seed5" in result.stdout
+    assert "CartPole-v1/snes/seed5" in result.stdout

@@ -12,12 +12,16 @@ from typing import Any
 import pytest
 
 from synevo.study.config import (
+    OVERRIDE_KEYS,
     EvaluationConfig,
     ExecutionConfig,
     ModelConfig,
     OptimizerConfig,
     StudyConfig,
+    apply_overrides,
     load_study,
+    parse_assignment,
+    parse_value,
     study_from_dict,
     validate_names,
     warn_suspicious,
@@ -198,6 +202,16 @@ INVALID = {
         ["evaluation.final_episodes", "-1"],
     ),
     "evaluation not a table": (_set("evaluation", 3), ["evaluation must be a table"]),
+    "negative agents": (_set("evaluation.agents", -1), ["evaluation.agents", "-1", ">= 0"]),
+    "float agents": (_set("evaluation.agents", 2.0), ["evaluation.agents", "2.0"]),
+    "agent_episodes 0": (
+        _set("evaluation.agent_episodes", 0),
+        ["evaluation.agent_episodes", "> 0", "got 0"],
+    ),
+    "bool free_assembly": (
+        _set("evaluation.free_assembly", True),
+        ["evaluation.free_assembly", "True"],
+    ),
     "unknown execution key": (
         _set("execution.worker", 2),
         ["execution: unknown key(s) ['worker']", "workers"],
@@ -420,3 +434,139 @@ def test_validate_names_accepts_the_valid_study():
     names_modules_ready()
 
     validate_names(study_from_dict(base()))
+
+
+@pytest.mark.parametrize(
+    ("name", "field", "expected"),
+    [
+        ("mlp", "agents", ["evaluation.agents = 5", "model (mlp)", "deterministic", "synaptogen"]),
+        ("gcm", "agents", ["evaluation.agents = 5", "model (gcm)", "synaptogen"]),
+        ("gcm", "free_assembly", ["evaluation.free_assembly = 5", "model (gcm)", "synaptogen"]),
+    ],
+)
+def test_agents_need_a_model_that_samples(name: str, field: str, expected: list[str]):
+    names_modules_ready()
+    table = base()
+    table["model"] = {"name": name, "hidden": [8]}
+    table["evaluation"][field] = 5
+    config = study_from_dict(table)
+
+    with pytest.raises(ValueError) as info:
+        validate_names(config)
+
+    for text in expected:
+        assert text in str(info.value)
+
+
+def test_agent_settings_reach_every_trial():
+    table = base()
+    table["evaluation"] |= {"agents": 100, "agent_episodes": 10, "free_assembly": 50}
+    config = study_from_dict(table)
+    validate_names(config)
+
+    spec = config.trials()[0]
+
+    assert (spec.agents, spec.agent_episodes, spec.free_assembly) == (100, 10, 50)
+    assert spec.params() | {"agents": 100, "free_assembly": 50} == spec.params()
+    assert study_from_dict(base()).trials()[0].agents == 0
+
+
+# Command-line overrides (--set KEY=VALUE)
+
+
+@pytest.mark.parametrize(
+    ("text", "value"),
+    [("2", 2), ("2e4", 20_000), ("5E+5", 500_000), ("3e-4", 3e-4), ("1.0", 1.0)]
+    + [("[1, 2]", [1, 2]), ('"x"', "x"), ("CartPole-v1", "CartPole-v1"), ("true", True)]
+    + [("500_000", 500_000), ("a = 1", "a = 1")],
+)
+def test_override_values_are_toml(text: str, value: Any):
+    parsed = parse_value(text)
+
+    assert parsed == value and type(parsed) is type(value)
+
+
+def test_overrides_reach_every_kind_of_key():
+    sets = [
+        "budget=2e4",
+        "seeds=[3]",
+        "evaluation.agents=2",
+        "execution.workers=1",
+        "model.genes=8",
+        "optimizers.snes64.popsize=16",
+        "optimizers.0.learning_rate=1e-3",
+    ]
+
+    config = study_from_dict(apply_overrides(base(), [parse_assignment(s) for s in sets]))
+
+    assert (config.budget, config.seeds, config.evaluation.agents) == (20_000, (3,), 2)
+    assert config.execution.workers == 1
+    assert config.models[0].settings["genes"] == 8
+    assert config.optimizers[1].settings["popsize"] == 16
+    assert config.optimizers[0].settings["learning_rate"] == 1e-3
+    assert study_from_dict(base()).optimizers[1].settings["popsize"] == 64
+
+
+def test_overrides_pick_models_by_label_or_index():
+    table = base()
+    del table["model"]
+    table["models"] = [{"name": "synaptogen"}, {"name": "synaptogen", "label": "bio"}]
+
+    changed = apply_overrides(table, [("models.bio.genes", 39), ("models.0.genes", 8)])
+
+    assert [m.get("genes") for m in changed["models"]] == [8, 39]
+
+
+@pytest.mark.parametrize(
+    ("text", "expected"),
+    [
+        ("budjet=5", ["override 'budjet'", "allowed", "evaluation.<key>"]),
+        ("evaluation.agent=2", ["override 'evaluation.agent'", "allowed", "'agents'"]),
+        ("execution=1", ["override 'execution'", "allowed"]),
+        ("optimizers.cmaes.popsize=4", ["'cmaes'", "labels: ['dqn', 'snes64']", "index 0..1"]),
+        ("optimizers.popsize=4", ["override 'optimizers.popsize'", "allowed"]),
+        ("models.0.genes=4", ["no [[models]]"]),
+    ],
+)
+def test_bad_override_keys_name_the_key_and_the_allowed_ones(text: str, expected: list[str]):
+    with pytest.raises(ValueError) as info:
+        apply_overrides(base(), [parse_assignment(text)])
+
+    for part in expected:
+        assert part in str(info.value)
+
+
+def test_an_assignment_needs_a_key_and_an_equals_sign():
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_assignment("budget")
+    with pytest.raises(ValueError, match="KEY=VALUE"):
+        parse_assignment("=5")
+    assert len(OVERRIDE_KEYS) == 9
+
+
+def test_overrides_are_applied_before_validation(tmp_path: Path):
+    names_modules_ready()
+    path = tmp_path / "study.toml"
+    path.write_text(STUDY)
+
+    with pytest.raises(ValueError, match=r"study file .*budget must be an integer > 0, got 0"):
+        load_study(path, [("budget", 0)])
+    with pytest.raises(ValueError, match="model.*genez"):
+        load_study(path, [("model.genez", 4)])
+    assert load_study(path, [("tasks", ["Acrobot-v1"])]).tasks == ("Acrobot-v1",)
+
+
+@pytest.mark.parametrize("name", ["paper", "bottleneck"])
+def test_shipped_studies_load(name: str):
+    names_modules_ready()
+
+    config = load_study(REPO / "studies" / f"{name}.toml")
+
+    assert set(config.tasks) == {"CartPole-v1", "MountainCar-v0", "LunarLander-v3", "Acrobot-v1"}
+    assert config.budget == 500_000 if name == "paper" else config.budget > 0
+    if name == "paper":
+        assert (config.evaluation.agents, config.evaluation.free_assembly) == (100, 100)
+        assert config.evaluation.agent_episodes == 10
+    else:
+        assert len(config.seeds) >= 5 and config.evaluation.agents == 0
+        assert {m.name for m in config.models} == {"synaptogen", "gcm", "gnetwork", "mlp"}

@@ -36,6 +36,8 @@ def test_contract(name):
     assert optimizer.family in ("gradient", "evolution")
     assert result.best_genome.shape == (problem.model.genome_size,)
     assert torch.isfinite(result.best_genome).all()
+    # a plain tensor, not evotorch's read-only one: sampling it uses in-place ops
+    assert type(result.best_genome) is torch.Tensor
     assert rows == result.history
     steps = [row["env_steps"] for row in result.history]
     assert steps == sorted(steps) and steps[0] == 0
@@ -105,3 +107,14 @@ def test_snes_learns_cartpole():
     problem = Problem(model, "CartPole-v1", 150_000, 1, eval_every=10_000, eval_episodes=20)
     result = make_optimizer("snes", {"popsize": 64}).run(problem)
     assert result.best_eval_return >= 475
+
+
+@pytest.mark.parametrize("sampler", ["exact", "fast"])
+def test_sampled_fitness_runs_with_either_sampler(sampler):
+    """evotorch hands out read-only populations; both samplers must accept them."""
+    model = build_model("synaptogen", 4, 2, genes=4, hidden=[8], sampler=sampler)
+    problem = Problem(model, "CartPole-v1", budget=600, seed=0, eval_every=300, eval_episodes=2)
+    result = make_optimizer("snes", {"popsize": 4, "samples": 2}).run(problem, None)
+
+    assert result.env_steps >= 300
+    assert torch.isfinite(result.best_genome).all()

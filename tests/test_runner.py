@@ -51,3 +51,47 @@ def test_workers_must_not_be_negative(tmp_path):
     config = study_from_dict(STUDY)
     with pytest.raises(ValueError, match="workers must be >= 0"):
         runner.run_study(config, tracking_uri=f"sqlite:///{tmp_path}/m.db", workers=-1)
+
+
+def test_agents_reach_mlflow_and_come_back_on_resume(tmp_path):
+    study = {
+        **STUDY,
+        "name": "agents",
+        "seeds": [1],
+        "model": {**STUDY["model"], "sampler": "fast"},
+        "evaluation": {**STUDY["evaluation"], "agents": 3, "agent_episodes": 2},
+    }
+    study["evaluation"]["free_assembly"] = 2
+    config = study_from_dict(study)
+    validate_names(config)
+    uri = f"sqlite:///{tmp_path}/mlflow.db"
+
+    first = runner.run_study(config, tracking_uri=uri, progress=False)
+    again = runner.run_study(config, tracking_uri=uri, progress=False, resume=True)
+
+    outcome = first.outcomes[0]
+    assert {k: len(v) for k, v in outcome.agent_scores.items()} == {
+        "sampled": 3,
+        "free_assembly": 2,
+    }
+    assert again.skipped == ["CartPole-v1/snes/seed1"]
+    assert again.outcomes[0].agent_scores == outcome.agent_scores
+
+    client = MlflowClient(uri)
+    run = client.search_runs(
+        [first.experiment_id], "attributes.run_name = 'CartPole-v1/snes/seed1'"
+    )
+    metrics, params = run[0].data.metrics, run[0].data.params
+    assert metrics["agents/sampled_count"] == 3
+    assert metrics["agents/free_assembly_mean"] == pytest.approx(
+        sum(outcome.agent_scores["free_assembly"]) / 2
+    )
+    assert 0 <= metrics["agents/sampled_solved_gym"] <= 1
+    assert params["agents"] == "3" and params["free_assembly"] == "2"
+    path = client.download_artifacts(run[0].info.run_id, "agents.csv", str(tmp_path))
+    lines = open(path).read().splitlines()
+    assert lines[0] == "kind,agent,score"
+    assert lines[1].startswith("sampled,0,") and lines[4].startswith("free_assembly,0,")
+    assert len(lines) == 1 + 3 + 2
+    agent_steps = 2 * (3 + 2) * 8  # CartPole episodes last at least 8 steps
+    assert outcome.eval_env_steps >= 3 * 8 + agent_steps

@@ -14,10 +14,28 @@ from synevo.study.report import comparison_table, results_table, table_csv, tabl
 from synevo.study.stats import (
     bootstrap_ci,
     iqm,
+    mean_ci,
+    mean_ci_along,
     pairwise_mann_whitney,
     probability_of_improvement,
 )
 from synevo.study.trial import TrialOutcome, TrialSpec
+
+
+def test_mean_ci_along_matches_the_t_interval_column_by_column():
+    values = np.array([[1.0, 5.0, 2.0], [2.0, 5.0, 4.0], [3.0, 5.0, 9.0]])
+    mean, low, high = mean_ci_along(values)
+
+    np.testing.assert_allclose(mean, values.mean(axis=0))
+    for column in range(3):
+        x = values[:, column]
+        if x.std() > 0:
+            expected = stats.t.interval(0.95, 2, loc=x.mean(), scale=stats.sem(x))
+            assert (low[column], high[column]) == pytest.approx(expected)
+    assert low[1] == high[1] == 5.0  # a constant column has no spread
+    assert mean_ci([1.0, 2.0, 3.0]) == pytest.approx((mean[0], low[0], high[0]))
+    with pytest.raises(ValueError, match="shape"):
+        mean_ci_along(np.ones(3))
 
 
 def test_iqm_by_hand():
@@ -217,10 +235,27 @@ def test_comparison_table_tests_the_labels_of_each_task(outcomes):
     assert snes_dqn["p Bonferroni"] == pytest.approx(3 * snes_dqn["p"])
     assert not dqn_mlp["significant"] and dqn_mlp["P(a > b)"] == 0.5
 
+    assert {r["level"] for r in rows} == {"seeds (final return)"}  # no agents: one level
+
     markdown = table_markdown(rows)
     assert "### CartPole-v1" in markdown and "Acrobot" not in markdown
-    assert "| a | b | n a | n b | U | p | p Bonferroni | P(a > b) | significant |" in markdown
-    assert "| snes | dqn | 10 | 10 | 100.00 | " in markdown
+    header = "| level | a | b | n a | n b | U | p | p Bonferroni | P(a > b) | significant |"
+    assert header in markdown
+    assert "| seeds (final return) | snes | dqn | 10 | 10 | 100.00 | " in markdown
     assert f"| {snes_dqn['p']:.3g} | " in markdown  # small p-values keep their digits
     assert "| dqn | mlp | 10 | 10 | 50.00 | 1.00 | 1.00 | 0.50 | no |" in markdown
-    assert table_csv(rows).splitlines()[0].startswith("task,a,b,n a,n b,U,p,")
+    assert table_csv(rows).splitlines()[0].startswith("task,level,a,b,n a,n b,U,p,")
+
+
+def test_comparison_table_adds_the_agent_level(outcomes):
+    outcomes[0].agent_scores = {"sampled": [500.0, 490.0, 480.0], "free_assembly": [9.0, 8.0]}
+    rows = comparison_table(outcomes)
+
+    pooled = [r for r in rows if r["level"] == "agents (pooled over seeds)"]
+    groups = ["snes: sampled", "snes: free assembly", "dqn: seeds", "mlp: seeds"]
+    assert [(r["a"], r["b"]) for r in pooled[:3]] == [(groups[0], g) for g in groups[1:]]
+    (free_dqn,) = [r for r in pooled if r["a"] == groups[1] and r["b"] == groups[2]]
+    expected = stats.mannwhitneyu([9.0, 8.0], [o.final_return for o in outcomes[10:20]])
+    assert (free_dqn["n a"], free_dqn["n b"]) == (2, 10)
+    assert free_dqn["p Bonferroni"] == pytest.approx(min(1.0, 6 * expected.pvalue))
+    assert len(rows) == 3 + 6  # the seed level keeps its 3 pairs

@@ -94,14 +94,15 @@ def test_mlflow_holds_the_study(local_ray_study):
     assert len(parents) == 1 and len(children) == 4
     parent = parents[0]
     assert parent.info.status == "FINISHED"
-    assert {f.path for f in client.list_artifacts(parent.info.run_id)} == {
-        "comparison.md",
-        "comparison.csv",
-        "tests.csv",
-        "learning_curves.png",
+    assert {f.path for f in client.list_artifacts(parent.info.run_id, "report")} == {
+        f"report/{name}"
+        for name in ("report.md", "results.csv", "scores.csv", "tests.csv")
+        + ("learning_curves.png", "scores.png")
     }
-    comparison = client.download_artifacts(parent.info.run_id, "comparison.md", str(folder))
-    assert "Mann-Whitney" in Path(comparison).read_text()
+    logged = client.download_artifacts(parent.info.run_id, "report/report.md", str(folder))
+    assert "Mann-Whitney" in Path(logged).read_text()
+    # the same report is written beside the study for reading without MLflow
+    assert Path(logged).read_text() == (folder / "reports" / "micro" / "report.md").read_text()
 
     for run in children:
         tags, params, metrics = run.data.tags, run.data.params, run.data.metrics

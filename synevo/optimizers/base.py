@@ -130,7 +130,7 @@ class Checkpointer:
 
     def evaluate(self, genome: Genome, env_steps: int) -> Metrics:
         """Evaluate `genome` `(D,)`; returns the `eval/*` metrics of this checkpoint."""
-        genome = genome.detach().clone().float()
+        genome = genome.detach().as_subclass(torch.Tensor).clone().float()  # not read-only
         with torch.no_grad():
             network = self.problem.model.weights(genome.unsqueeze(0))
         rollouts = self.evaluator.evaluate(network, self.seeds)

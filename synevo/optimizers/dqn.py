@@ -23,6 +23,7 @@ from gymnasium import spaces
 from gymnasium.envs.registration import parse_env_id
 from stable_baselines3 import DQN as SB3DQN
 from stable_baselines3.common.callbacks import BaseCallback
+from stable_baselines3.common.logger import Logger
 from stable_baselines3.common.policies import BasePolicy
 from stable_baselines3.common.torch_layers import BaseFeaturesExtractor
 from stable_baselines3.common.type_aliases import Schedule
@@ -324,6 +325,8 @@ class DQN(Optimizer):
             ValueError: the task is unknown or not discrete, or the model does not fit it.
         """
         agent = self.make_agent(problem)
+        # an in-memory logger: SB3's default one makes an empty folder in /tmp per run
+        agent.set_logger(Logger(folder=None, output_formats=[]))
         checkpoints = _Checkpoints(problem, agent.train_freq.frequency, report)
         try:
             # no log dumps, so the logger keeps the last train/loss for the checkpoint rows

@@ -98,6 +98,7 @@ class _Fitness:
         if settings.samples:
             generator = seeded_generator(sampling_seed(seed, self.generation))
         seeds = training_seeds(seed, self.generation, settings.episodes)
+        population = population.detach().as_subclass(torch.Tensor)  # evotorch's is read-only
         fitness, rollouts = evaluate_population(
             self.problem.model, population, self.evaluator, seeds, settings.samples, generator
         )

@@ -54,6 +54,11 @@ def _check_positive_int(field_name: str, value: Any) -> None:
         raise ValueError(f"{field_name} must be an integer > 0, got {value!r}")
 
 
+def _check_non_negative_int(field_name: str, value: Any) -> None:
+    if not _is_int(value) or value < 0:
+        raise ValueError(f"{field_name} must be an integer >= 0 (0 = none), got {value!r}")
+
+
 def _check_label(field_name: str, value: Any) -> None:
     if not isinstance(value, str) or not LABEL_PATTERN.fullmatch(value):
         raise ValueError(
@@ -118,16 +123,27 @@ class EvaluationConfig:
         eval_every: training environment steps between two checkpoint evaluations.
         eval_episodes: greedy seeded episodes per checkpoint evaluation.
         final_episodes: greedy seeded episodes of the final evaluation of the best genome.
+        agents: networks sampled from the best genome, each scored as an agent (the paper's
+            protocol: 100); 0 scores none. Needs a model that samples (SynaptoGen).
+        agent_episodes: greedy seeded episodes whose mean return is an agent's score.
+        free_assembly: free-assembly networks of the best genome, scored like the sampled
+            agents (the paper's control: 100); 0 scores none. Needs SynaptoGen.
     """
 
     eval_every: int = 10_000
     eval_episodes: int = 20
     final_episodes: int = 100
+    agents: int = 0
+    agent_episodes: int = 10
+    free_assembly: int = 0
 
     def __post_init__(self) -> None:
         _check_positive_int("eval_every", self.eval_every)
         _check_positive_int("eval_episodes", self.eval_episodes)
         _check_positive_int("final_episodes", self.final_episodes)
+        _check_non_negative_int("agents", self.agents)
+        _check_positive_int("agent_episodes", self.agent_episodes)
+        _check_non_negative_int("free_assembly", self.free_assembly)
 
 
 @dataclass(frozen=True)
@@ -253,6 +269,9 @@ class StudyConfig:
                 eval_every=self.evaluation.eval_every,
                 eval_episodes=self.evaluation.eval_episodes,
                 final_episodes=self.evaluation.final_episodes,
+                agents=self.evaluation.agents,
+                agent_episodes=self.evaluation.agent_episodes,
+                free_assembly=self.evaluation.free_assembly,
             )
             for task in self.tasks
             for model in self.models
@@ -308,8 +327,12 @@ def _check_distinct(values: Sequence[Any], item: str) -> None:
 # Reading a study file
 
 
-def load_study(path: str | Path) -> StudyConfig:
+def load_study(path: str | Path, overrides: Sequence[tuple[str, Any]] = ()) -> StudyConfig:
     """Read, validate and return the study in the TOML file `path`.
+
+    Args:
+        overrides: `(dotted key, value)` pairs applied to the file's table before validation,
+            in order (see `apply_overrides`); from the command line's `--set KEY=VALUE`.
 
     Raises:
         FileNotFoundError: if `path` does not exist.
@@ -328,11 +351,112 @@ def load_study(path: str | Path) -> StudyConfig:
         raise ValueError(f"study file {path} is not UTF-8 text: {e}") from None
 
     try:
-        config = study_from_dict(table)
+        config = study_from_dict(apply_overrides(table, overrides))
         validate_names(config)
     except ValueError as e:
         raise ValueError(f"study file {path}: {e}") from None
     return config
+
+
+# Overriding keys of a study file (`--set KEY=VALUE`)
+
+OVERRIDE_KEYS = (
+    *("name", "tasks", "seeds", "budget", "evaluation.<key>", "execution.<key>"),
+    *("model.<setting>", "models.<label|index>.<setting>", "optimizers.<label|index>.<setting>"),
+)
+"""The forms a dotted override key takes; `<label|index>` picks one table of an array by its
+label (its name when it has none) or by its 0-based position."""
+
+_INTEGRAL_EXPONENT = re.compile(r"[+-]?[0-9_]+[eE]\+?[0-9_]+")
+
+
+def parse_assignment(text: str) -> tuple[str, Any]:
+    """Split `KEY=VALUE` into the key and the value read as TOML (see `parse_value`).
+
+    Raises:
+        ValueError: if `text` has no `=` or an empty key.
+    """
+    key, sep, value = text.partition("=")
+    if not sep or not key.strip():
+        raise ValueError(f"--set expects KEY=VALUE such as budget=20000, got {text!r}")
+    return key.strip(), parse_value(value.strip())
+
+
+def parse_value(text: str) -> Any:
+    """A TOML value (`2`, `3e-4`, `[1, 2]`, `"x"`, `true`); a bare word stays a string.
+
+    An integral number in exponent form (`2e4`, `5e5`) becomes an int, so budgets can be
+    written that way.
+    """
+    try:
+        parsed = tomllib.loads(f"value = {text}")
+    except tomllib.TOMLDecodeError:
+        return text
+    if set(parsed) != {"value"}:
+        return text
+    value = parsed["value"]
+    if isinstance(value, float) and value.is_integer() and _INTEGRAL_EXPONENT.fullmatch(text):
+        return int(value)
+    return value
+
+
+def apply_overrides(table: dict[str, Any], overrides: Sequence[tuple[str, Any]]) -> dict[str, Any]:
+    """A copy of a parsed study file with every `(dotted key, value)` of `overrides` set.
+
+    Keys take the forms of `OVERRIDE_KEYS`: `budget`, `evaluation.agents`,
+    `model.genes`, `optimizers.snes.popsize`, `models.0.hidden`. Setting names inside a
+    model or optimizer table are checked later, with the registries.
+
+    Raises:
+        ValueError: naming the key and the allowed keys, for a key the file cannot take.
+    """
+    table = copy.deepcopy(table)
+    for key, value in overrides:
+        try:
+            _override(table, key, value)
+        except ValueError as e:
+            raise ValueError(f"override {key!r}: {e}") from None
+    return table
+
+
+def _override(table: dict[str, Any], key: str, value: Any) -> None:
+    head, _, rest = key.partition(".")
+    if head in ("name", "tasks", "seeds", "budget") and not rest:
+        table[head] = value
+    elif head in ("evaluation", "execution") and rest:
+        cls = EvaluationConfig if head == "evaluation" else ExecutionConfig
+        allowed = [f.name for f in dataclasses.fields(cls)]
+        if rest not in allowed:
+            raise ValueError(f"[{head}] has no key {rest!r}; allowed: {allowed}")
+        sub = table.setdefault(head, {})
+        if not isinstance(sub, dict):
+            raise ValueError(f"{head} must be a table ([{head}]), got {sub!r}")
+        sub[rest] = value
+    elif head == "model" and rest and "." not in rest:
+        if not isinstance(table.get("model"), dict):
+            raise ValueError("the study has no [model] table; use models.<label|index>.<setting>")
+        table["model"][rest] = value
+    elif head in ("models", "optimizers") and "." in rest:
+        selector, _, setting = rest.rpartition(".")
+        _array_item(table, head, selector)[setting] = value
+    else:
+        raise ValueError(f"not a key of a study file; allowed: {list(OVERRIDE_KEYS)}")
+
+
+def _array_item(table: dict[str, Any], key: str, selector: str) -> dict[str, Any]:
+    """The table of `[[key]]` whose label (else name) is `selector`, or at index `selector`."""
+    items = table.get(key)
+    if not isinstance(items, list) or not all(isinstance(t, dict) for t in items):
+        raise ValueError(f"the study has no [[{key}]] array of tables")
+    labels = [t.get("label", t.get("name")) for t in items]
+    if selector.isdigit() and int(selector) < len(items):
+        return items[int(selector)]
+    if selector in labels:
+        return items[labels.index(selector)]
+    raise ValueError(
+        f"[[{key}]] has no table labelled {selector!r}; labels: {labels}, "
+        f"or an index 0..{len(items) - 1}"
+    )
 
 
 def study_from_dict(table: dict[str, Any]) -> StudyConfig:
@@ -436,10 +560,35 @@ def validate_names(config: StudyConfig) -> None:
     for i, model in enumerate(config.models):
         path = "model" if len(config.models) == 1 else f"models[{i}]"
         settings = dict(model.settings)
-        _named(f"{path} ({model.name})", build_model, model.name, 4, 2, **settings)
+        built = _named(f"{path} ({model.name})", build_model, model.name, 4, 2, **settings)
+        _check_agents(config.evaluation, built, f"{path} ({model.name})")
     for i, optimizer in enumerate(config.optimizers):
         settings = dict(optimizer.settings)
         _named(f"optimizers[{i}] ({optimizer.label})", make_optimizer, optimizer.name, settings)
+
+
+def _check_agents(evaluation: EvaluationConfig, model: Any, path: str) -> None:
+    """Agents need a model that samples networks; the free-assembly control needs SynaptoGen.
+
+    Raises:
+        ValueError: naming the field, the model and what is allowed.
+    """
+    from synevo.models import MODELS, model_names
+    from synevo.study.agents import can_free_assemble, can_sample
+
+    if evaluation.agents > 0 and not can_sample(model):
+        samplers = [name for name in model_names() if can_sample(MODELS[name])]
+        raise ValueError(
+            f"evaluation.agents = {evaluation.agents} samples networks from the trained genome, "
+            f"but {path} is deterministic; models that sample: {samplers}; "
+            f"otherwise set evaluation.agents = 0"
+        )
+    if evaluation.free_assembly > 0 and not can_free_assemble(model):
+        raise ValueError(
+            f"evaluation.free_assembly = {evaluation.free_assembly} needs a SynaptoGen model, "
+            f"but {path} is not; allowed: ['synaptogen'], otherwise set "
+            f"evaluation.free_assembly = 0"
+        )
 
 
 def _named(path: str, fn, *args: Any, **kwargs: Any) -> Any:

@@ -1,9 +1,11 @@
-"""The comparison over a study's trials: a results table with confidence intervals over seeds,
-pairwise tests between the variants of each task, and learning curves against env steps.
+"""The comparison over a study's trials: the results table, the agent scores, the pairwise tests
+between variants of each task, and the figures (learning curves, score distributions).
 
-Pure functions of `TrialOutcome` lists; nothing here talks to MLflow or Ray. Figures are drawn
-on `matplotlib.figure.Figure` objects rendered by the Agg canvas, without pyplot, so no
-display is needed, the caller's backend is left alone and no figure stays registered.
+Everything here is a pure function of `TrialRecord`s, the plain summary of one finished trial;
+`experiment_report` reads them from MLflow, `record_from_outcome` builds one from an in-memory
+`TrialOutcome` (the functions taking "trials" accept both). Nothing here talks to MLflow or
+Ray. Figures are drawn on `matplotlib.figure.Figure` objects rendered by the Agg canvas,
+without pyplot, so no display is needed and no figure stays registered.
 """
 
 from __future__ import annotations
@@ -14,12 +16,19 @@ import logging
 import math
 import os
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import numpy as np
 
-from synevo.study.stats import bootstrap_ci, iqm, pairwise_mann_whitney
+from synevo.study.stats import (
+    bootstrap_ci,
+    iqm,
+    mean_ci,
+    mean_ci_along,
+    pairwise_mann_whitney,
+)
 
 if TYPE_CHECKING:
     from matplotlib.axes import Axes
@@ -34,37 +43,88 @@ ROLLOUT_KEY = "rollout/return_mean"
 STEPS_KEY = "env_steps"
 GENOME_SIZE_KEY = "model/genome_size"
 GRID_POINTS = 200
+KIND_NAMES = {"sampled": "sampled", "free_assembly": "free assembly"}
+"""How the kinds of `agents.csv` read in group names: `"snes: free assembly"`."""
+SEEDS_KIND = "seeds"
+"""The group kind of a variant without agents: one score per seed, its final return."""
+LEVELS = ("seeds (final return)", "agents (pooled over seeds)")
+MAX_BRACKETS_GROUPS = 6
+"""Above this many groups in a panel, significance brackets would hide the data."""
 
 
-def mean_ci(values: Sequence[float], confidence: float = 0.95) -> tuple[float, float, float]:
-    """Mean and Student-t confidence interval `(mean, low, high)` of independent samples.
+@dataclass
+class TrialRecord:
+    """What the report needs of one finished trial.
 
-    The half-width is `t_{(1+confidence)/2, n-1} * s / sqrt(n)` with `s` the sample standard
-    deviation (ddof=1). A single value has no spread to estimate: `low = high = mean`.
-
-    Raises:
-        ValueError: for no values or a confidence outside (0, 1).
+    Args:
+        final_return: mean return of the best genome over the final greedy seeded episodes.
+        curve: checkpoint evaluations `(env steps, eval/return_mean)`, sorted by steps.
+        agent_scores: scores by agent kind (`"sampled"`, `"free_assembly"`), one per agent:
+            its mean return over greedy seeded episodes; empty when the trial scored none.
     """
-    from scipy import stats
 
-    if not 0.0 < confidence < 1.0:
-        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
-    x = np.asarray(values, dtype=np.float64)
-    if x.size == 0:
-        raise ValueError("values must hold at least one value, got none")
-    mean = float(x.mean())
-    if x.size == 1:
-        return mean, mean, mean
-    half = stats.t.ppf((1.0 + confidence) / 2.0, x.size - 1) * x.std(ddof=1) / math.sqrt(x.size)
-    return mean, mean - float(half), mean + float(half)
+    name: str
+    task: str
+    model: str
+    label: str
+    optimizer: str
+    seed: int
+    family: str
+    final_return: float
+    env_steps: float
+    eval_env_steps: float
+    wall_time: float
+    genome_size: int | None = None
+    network_size: int | None = None
+    compression: float | None = None
+    curve: list[tuple[float, float]] = field(default_factory=list)
+    agent_scores: dict[str, list[float]] = field(default_factory=dict)
+    gym_threshold: float | None = None
+    paper_threshold: float | None = None
+    run_id: str | None = None
+    start_time: float | None = None
 
 
-def _groups(outcomes: Sequence[TrialOutcome]) -> dict[tuple[str, str], list[TrialOutcome]]:
-    """Outcomes grouped by (task, label), in first-seen order, each sorted by seed."""
-    groups: dict[tuple[str, str], list[TrialOutcome]] = {}
-    for outcome in outcomes:
-        groups.setdefault((outcome.spec.task, outcome.spec.label), []).append(outcome)
-    return {key: sorted(group, key=lambda o: o.spec.seed) for key, group in groups.items()}
+def record_from_outcome(outcome: TrialOutcome) -> TrialRecord:
+    """The record of an in-memory trial outcome, the same as `experiment_report` reads back."""
+    spec, info = outcome.spec, outcome.model_info
+    steps, values = _curve(outcome.history, EVAL_KEY)
+    return TrialRecord(
+        name=spec.name,
+        task=spec.task,
+        model=spec.model,
+        label=spec.label,
+        optimizer=spec.optimizer,
+        seed=spec.seed,
+        family=outcome.family,
+        final_return=outcome.final_return,
+        env_steps=float(outcome.env_steps),
+        eval_env_steps=float(outcome.eval_env_steps),
+        wall_time=float(outcome.wall_time),
+        genome_size=info.get(GENOME_SIZE_KEY),
+        network_size=info.get("model/network_size"),
+        compression=info.get("model/compression"),
+        curve=list(zip(steps.tolist(), values.tolist(), strict=True)),
+        agent_scores={kind: list(scores) for kind, scores in outcome.agent_scores.items()},
+        gym_threshold=outcome.gym_threshold,
+        paper_threshold=outcome.paper_threshold,
+    )
+
+
+def _as_records(trials: Sequence[TrialRecord | TrialOutcome]) -> list[TrialRecord]:
+    return [t if isinstance(t, TrialRecord) else record_from_outcome(t) for t in trials]
+
+
+def _groups(trials: Sequence[TrialRecord]) -> dict[tuple[str, str], list[TrialRecord]]:
+    """Records grouped by (task, label), in first-seen order, each sorted by seed."""
+    groups: dict[tuple[str, str], list[TrialRecord]] = {}
+    for record in trials:
+        groups.setdefault((record.task, record.label), []).append(record)
+    return {key: sorted(group, key=lambda r: r.seed) for key, group in groups.items()}
+
+
+def _tasks(trials: Sequence[TrialRecord]) -> list[str]:
+    return list(dict.fromkeys(record.task for record in trials))
 
 
 def _one(key: str, values: Sequence[Any]) -> Any:
@@ -75,76 +135,150 @@ def _one(key: str, values: Sequence[Any]) -> Any:
     return distinct[0]
 
 
-def _solved_column(source: str, threshold: float) -> str:
-    return f"solved ({source} >= {threshold:g})"
+def _thresholds(group: Sequence[TrialRecord]) -> dict[str, float]:
+    """`{"gym": ..., "paper": ...}` of a group of one task, leaving out undefined ones."""
+    found = {
+        "gym": _one("gym threshold", [r.gym_threshold for r in group]),
+        "paper": _one("paper threshold", [r.paper_threshold for r in group]),
+    }
+    return {source: value for source, value in found.items() if value is not None}
 
 
-def results_table(outcomes: Sequence[TrialOutcome]) -> list[dict[str, Any]]:
+def _solved(scores: np.ndarray, thresholds: Mapping[str, float]) -> dict[str, float]:
+    """Fraction of `scores (n,)` at or past each threshold; the column names carry it."""
+    return {
+        f"solved ({source} >= {value:g})": float(np.mean(scores >= value))
+        for source, value in thresholds.items()
+    }
+
+
+# Tables
+def results_table(trials: Sequence[TrialRecord | TrialOutcome]) -> list[dict[str, Any]]:
     """One row per (task, label), aggregated over seeds, rows in first-seen order.
 
-    Columns: task, label, model, family, seeds, final return mean with its 95% Student-t
-    interval (`mean_ci`, "95% CI low/high"), the percentile bootstrap 95% interval of the
-    same mean (`stats.bootstrap_ci`, seed 0, "bootstrap 95% CI low/high"), the interquartile
-    mean over seeds (`stats.iqm`), min and max over seeds, the fraction of seeds whose final
-    return reaches gymnasium's threshold (`"solved (gym >= 475)"`) and the paper's
-    (`"solved (paper >= 195)"`; a column is left out when the task has no such threshold),
-    mean training env steps, mean wall time and the searched genome size. The solved columns'
-    names carry the threshold, so tables over several tasks have one pair of columns per task.
+    Columns: task, label, model, optimizer, family, seeds; over the seeds' final returns the
+    mean with its Student-t 95% interval (`stats.mean_ci`, "t 95% CI low/high") and its
+    percentile bootstrap 95% interval (`stats.bootstrap_ci`, seed 0, "bootstrap 95% CI
+    low/high"), and the interquartile mean (`stats.iqm`); the fraction past gymnasium's
+    threshold (`"solved (gym >= 475)"`) and the paper's (`"solved (paper >= 195)"`; left out
+    when the task has none) over the sampled agents of every seed when every seed has some,
+    else over the seeds' final returns, `"solved over"` saying which; mean training and
+    evaluation env steps, mean wall time, the searched-vector size, the network size and the
+    compression (network / searched).
     """
     rows = []
-    for (task, label), group in _groups(outcomes).items():
-        finals = [o.final_return for o in group]
+    for (task, label), group in _groups(_as_records(trials)).items():
+        finals = np.array([r.final_return for r in group])
         mean, low, high = mean_ci(finals)
         _, boot_low, boot_high = bootstrap_ci(finals)
         row: dict[str, Any] = {
             "task": task,
             "label": label,
-            "model": _one("model", [o.spec.model for o in group]),
-            "family": _one("family", [o.family for o in group]),
+            "model": _one("model", [r.model for r in group]),
+            "optimizer": _one("optimizer", [r.optimizer for r in group]),
+            "family": _one("family", [r.family for r in group]),
             "seeds": len(group),
             "final return mean": mean,
-            "95% CI low": low,
-            "95% CI high": high,
+            "final return IQM": iqm(finals),
+            "t 95% CI low": low,
+            "t 95% CI high": high,
             "bootstrap 95% CI low": boot_low,
             "bootstrap 95% CI high": boot_high,
-            "final return IQM": iqm(finals),
-            "final return min": min(finals),
-            "final return max": max(finals),
         }
-        for source, attribute in [("gym", "gym_threshold"), ("paper", "paper_threshold")]:
-            threshold = _one(attribute, [getattr(o, attribute) for o in group])
-            if threshold is not None:
-                solved = sum(final >= threshold for final in finals) / len(finals)
-                row[_solved_column(source, threshold)] = solved
-        row["env steps mean"] = float(np.mean([o.env_steps for o in group]))
-        row["wall time s mean"] = float(np.mean([o.wall_time for o in group]))
-        row["genome size"] = _one("genome size", [o.model_info.get(GENOME_SIZE_KEY) for o in group])
+        sampled = [r.agent_scores.get("sampled", []) for r in group]
+        if all(sampled):
+            row["solved over"] = f"{sum(map(len, sampled))} sampled agents"
+            row.update(_solved(np.concatenate(sampled), _thresholds(group)))
+        else:
+            if any(sampled):
+                logger.warning("%s on %s: not every seed has sampled agents", label, task)
+            row["solved over"] = f"{len(group)} seeds"
+            row.update(_solved(finals, _thresholds(group)))
+        row["env steps mean"] = float(np.mean([r.env_steps for r in group]))
+        row["eval env steps mean"] = float(np.mean([r.eval_env_steps for r in group]))
+        row["wall time s mean"] = float(np.mean([r.wall_time for r in group]))
+        row["genome size"] = _one("genome size", [r.genome_size for r in group])
+        row["network size"] = _one("network size", [r.network_size for r in group])
+        row["compression"] = _one("compression", [r.compression for r in group])
         rows.append(row)
     return rows
 
 
-def comparison_table(
-    outcomes: Sequence[TrialOutcome], alternative: str = "two-sided"
-) -> list[dict[str, Any]]:
-    """Pairwise Mann-Whitney U tests between the labels of each task, on the seeds' final returns.
+def score_groups(trials: Sequence[TrialRecord | TrialOutcome]) -> dict[str, dict[str, Any]]:
+    """The agent scores of each task by group, as the scores figure and agent tests use them.
 
-    One row per task and pair of labels (`stats.pairwise_mann_whitney`): `"task"`, then
-    `"a"`, `"b"`, `"n a"`, `"n b"` (seeds), `"U"`, `"p"`, `"p Bonferroni"`, `"P(a > b)"`
-    (probability of improvement) and `"significant"` (corrected p < 0.05). The Bonferroni
-    family is one task's pairs. Tasks and labels keep their first-seen order; a task with a
-    single label has no rows. `table_markdown` and `table_csv` render the rows.
+    A variant whose trials scored agents gives one group per kind, pooled over seeds
+    (`"snes: sampled"`, `"snes: free assembly"`); a variant without agents gives one group of
+    its seeds' final returns (`"mlp: seeds"`), each seed standing for one agent.
+
+    Returns:
+        `{task: {group: (label, kind, seeds, scores (n,))}}` in first-seen order.
     """
-    by_task: dict[str, dict[str, list[float]]] = {}
-    for (task, label), group in _groups(outcomes).items():
-        by_task.setdefault(task, {})[label] = [o.final_return for o in group]
+    out: dict[str, dict[str, Any]] = {}
+    for (task, label), group in _groups(_as_records(trials)).items():
+        kinds = list(dict.fromkeys(kind for r in group for kind in r.agent_scores))
+        groups = out.setdefault(task, {})
+        if not kinds:
+            finals = np.array([r.final_return for r in group])
+            groups[f"{label}: {SEEDS_KIND}"] = (label, SEEDS_KIND, len(group), finals)
+        for kind in kinds:
+            scores = np.concatenate([r.agent_scores.get(kind, []) for r in group])
+            seeds = sum(kind in r.agent_scores for r in group)
+            name = f"{label}: {KIND_NAMES.get(kind, kind)}"
+            groups[name] = (label, kind, seeds, scores)
+    return out
 
+
+def scores_table(trials: Sequence[TrialRecord | TrialOutcome]) -> list[dict[str, Any]]:
+    """One row per task and score group (`score_groups`): the distribution of agent scores.
+
+    Columns: task, group, label, kind, seeds, agents, score mean, IQM, bootstrap 95% CI of
+    the mean (seed 0), and the fraction of agents past each threshold.
+    """
+    records = _as_records(trials)
     rows = []
-    for task, finals in by_task.items():
-        for pair in pairwise_mann_whitney(finals, alternative=alternative):
-            rows.append({"task": task, **pair})
+    for task, groups in score_groups(records).items():
+        thresholds = _thresholds(_task_records(records, task))
+        for name, (label, kind, seeds, scores) in groups.items():
+            _, low, high = bootstrap_ci(scores)
+            row = {"task": task, "group": name, "label": label, "kind": kind, "seeds": seeds}
+            row |= {"agents": scores.size, "score mean": float(scores.mean())}
+            row |= {"score IQM": iqm(scores), "bootstrap 95% CI low": low}
+            row |= {"bootstrap 95% CI high": high, **_solved(scores, thresholds)}
+            rows.append(row)
     return rows
 
 
+def comparison_table(
+    trials: Sequence[TrialRecord | TrialOutcome], alternative: str = "two-sided"
+) -> list[dict[str, Any]]:
+    """Pairwise Mann-Whitney U tests within each task, at two levels, Bonferroni per level.
+
+    `"seeds (final return)"`: between the labels, one value per seed, the test that holds
+    with few agents per genome; `"agents (pooled over seeds)"`: between the `score_groups`,
+    the paper's protocol, present only for tasks where some variant scored agents. One row
+    per task, level and pair (`stats.pairwise_mann_whitney`): `"task"`, `"level"`, `"a"`,
+    `"b"`, `"n a"`, `"n b"`, `"U"`, `"p"`, `"p Bonferroni"` (the family is one task's
+    pairs at one level), `"P(a > b)"` (probability of improvement) and `"significant"`.
+    """
+    records = _as_records(trials)
+    seeds: dict[str, dict[str, list[float]]] = {}
+    for (task, label), group in _groups(records).items():
+        seeds.setdefault(task, {})[label] = [r.final_return for r in group]
+    agents = score_groups(records)
+
+    rows = []
+    for task in _tasks(records):
+        levels = [(LEVELS[0], seeds[task])]
+        if any(kind != SEEDS_KIND for _, kind, _, _ in agents[task].values()):
+            levels.append((LEVELS[1], {k: g[3] for k, g in agents[task].items()}))
+        for level, groups in levels:
+            for pair in pairwise_mann_whitney(groups, alternative=alternative):
+                rows.append({"task": task, "level": level, **pair})
+    return rows
+
+
+# Rendering
 def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
     return list(dict.fromkeys(key for row in rows for key in row))
 
@@ -152,9 +286,9 @@ def _columns(rows: Sequence[Mapping[str, Any]]) -> list[str]:
 def _cell(value: Any) -> str:
     if value is None:
         return ""
-    if isinstance(value, bool):
+    if isinstance(value, bool | np.bool_):
         return "yes" if value else "no"
-    if isinstance(value, float):
+    if isinstance(value, float | np.floating):
         if value != 0.0 and abs(value) < 0.1:
             return f"{value:.3g}"  # p-values keep their digits
         if not math.isfinite(value) or abs(value) < 1000:
@@ -163,19 +297,37 @@ def _cell(value: Any) -> str:
     return str(value)
 
 
+def _merge_intervals(columns: list[str]) -> list[str]:
+    """`"X low"`, `"X high"` column pairs shown as one `"X"` column in markdown."""
+    return [
+        c[: -len(" low")] if c.endswith(" low") and c[: -len("low")] + "high" in columns else c
+        for c in columns
+        if not (c.endswith(" high") and c[: -len("high")] + "low" in columns)
+    ]
+
+
+def _markdown_cell(row: Mapping[str, Any], column: str) -> str:
+    if column in row or f"{column} low" not in row:
+        return _cell(row.get(column))
+    return f"[{_cell(row[column + ' low'])}, {_cell(row[column + ' high'])}]"
+
+
 def table_markdown(rows: Sequence[Mapping[str, Any]]) -> str:
-    """The table as markdown: one table per task, under a `### <task>` heading."""
+    """The table as markdown: one table per task, under a `### <task>` heading.
+
+    A pair of columns `"X low"`, `"X high"` shows as one column `"X"` holding `[low, high]`.
+    """
     by_task: dict[str, list[Mapping[str, Any]]] = {}
     for row in rows:
         by_task.setdefault(str(row["task"]), []).append(row)
 
     blocks = []
     for task, task_rows in by_task.items():
-        columns = [c for c in _columns(task_rows) if c != "task"]
+        columns = _merge_intervals([c for c in _columns(task_rows) if c != "task"])
         lines = [f"### {task}", "", "| " + " | ".join(columns) + " |"]
         lines.append("|" + "|".join("---" for _ in columns) + "|")
         for row in task_rows:
-            lines.append("| " + " | ".join(_cell(row.get(c)) for c in columns) + " |")
+            lines.append("| " + " | ".join(_markdown_cell(row, c) for c in columns) + " |")
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -189,6 +341,7 @@ def table_csv(rows: Sequence[Mapping[str, Any]]) -> str:
     return buffer.getvalue()
 
 
+# Figures
 def _curve(history: Sequence[Mapping[str, float]], key: str) -> tuple[np.ndarray, np.ndarray]:
     """`(env_steps, values)` of the rows that hold `key` and a finite value, sorted by steps."""
     points = sorted(
@@ -202,12 +355,15 @@ def _curve(history: Sequence[Mapping[str, float]], key: str) -> tuple[np.ndarray
 
 
 def seed_band(
-    curves: Sequence[tuple[np.ndarray, np.ndarray]], points: int = GRID_POINTS
+    curves: Sequence[tuple[np.ndarray, np.ndarray]],
+    points: int = GRID_POINTS,
+    confidence: float = 0.95,
 ) -> tuple[np.ndarray, np.ndarray, np.ndarray, np.ndarray]:
-    """Mean, min and max over seeds of curves interpolated on a common grid of env steps.
+    """Mean over seeds of curves interpolated on a common grid of env steps, with its t CI.
 
     The grid spans only the steps every seed covers (no extrapolation). Curves are
-    `(steps (n,), values (n,))` pairs; empty ones are ignored.
+    `(steps (n,), values (n,))` pairs; empty ones are ignored. The band is the Student-t
+    interval of the mean at each grid point (`stats.mean_ci_along`).
 
     Returns:
         `(grid (points,), mean (points,), low (points,), high (points,))`; one point when the
@@ -223,26 +379,34 @@ def seed_band(
     stop = min(float(s[-1]) for s, _ in curves)
     grid = np.linspace(start, stop, points) if stop > start else np.array([stop])
     values = np.stack([np.interp(grid, s, v) for s, v in curves])
-    return grid, values.mean(axis=0), values.min(axis=0), values.max(axis=0)
+    return grid, *mean_ci_along(values, confidence)
 
 
-def _draw_thresholds(ax: Axes, gym: float | None, paper: float | None) -> None:
+def _draw_thresholds(ax: Axes, thresholds: Mapping[str, float]) -> None:
+    """Dashed threshold lines, named as ticks of a right-hand axis (outside the data)."""
+    gym, paper = thresholds.get("gym"), thresholds.get("paper")
     if gym is not None and gym == paper:
-        ax.axhline(gym, color="black", linestyle="--", label=f"gym = paper threshold ({gym:g})")
-        return
-    if gym is not None:
-        ax.axhline(gym, color="black", linestyle="--", label=f"gym threshold ({gym:g})")
-    if paper is not None:
-        ax.axhline(paper, color="grey", linestyle="--", label=f"paper threshold ({paper:g})")
+        lines = [("gym = paper", gym, "black")]
+    else:
+        lines = [("gym", gym, "black"), ("paper", paper, "grey")]
+    lines = [(source, value, color) for source, value, color in lines if value is not None]
+    for source, value, color in lines:
+        ax.axhline(value, color=color, linestyle="--", linewidth=1, label=f"{source} ({value:g})")
+    if lines:
+        names = ax.secondary_yaxis("right")
+        names.set_yticks([v for _, v, _ in lines], [f"{s} {v:g}" for s, v, _ in lines])
+        for label, (_, _, color) in zip(names.get_yticklabels(), lines, strict=True):
+            label.set_color(color)
+            label.set_fontsize("small")
 
 
-def _new_figure(panels: int) -> tuple[Figure, list[Axes]]:
-    """A figure with `panels` axes, at most two per row."""
+def _new_figure(panels: int, width: float = 6.0) -> tuple[Figure, list[Axes]]:
+    """A figure with `panels` axes of `width` inches, at most two per row."""
     from matplotlib.figure import Figure
 
     ncols = min(panels, 2)
     nrows = math.ceil(panels / ncols)
-    fig = Figure(figsize=(6.0 * ncols, 4.0 * nrows), layout="constrained")
+    fig = Figure(figsize=(width * ncols, 4.0 * nrows), layout="constrained")
     axes = [fig.add_subplot(nrows, ncols, index + 1) for index in range(panels)]
     return fig, axes
 
@@ -254,43 +418,151 @@ def _save(fig: Figure, path: str | os.PathLike) -> None:
     logger.debug("wrote %s", path)
 
 
-def plot_learning_curves(outcomes: Sequence[TrialOutcome], path: str | os.PathLike) -> Figure:
+def plot_learning_curves(
+    trials: Sequence[TrialRecord | TrialOutcome], path: str | os.PathLike
+) -> Figure:
     """Checkpoint evaluation return against env steps: one panel per task, one curve per label.
 
     Each curve is the mean over seeds of `eval/return_mean`, interpolated on the steps all
-    seeds cover; the shaded band spans the min to the max over seeds. The gymnasium and paper
-    thresholds are dashed lines. Saved as PNG to `path`; the figure is returned.
+    seeds cover, with its 95% Student-t band (`seed_band`); a label keeps its colour across
+    panels and the legend sits under the panels. Thresholds are dashed lines named at the
+    right edge. Saved as PNG to `path`; the figure is returned.
 
     Raises:
-        ValueError: for no outcomes.
+        ValueError: for no trials.
     """
-    if not outcomes:
-        raise ValueError("outcomes must hold at least one trial outcome, got none")
-    groups = _groups(outcomes)
-    tasks = list(dict.fromkeys(task for task, _ in groups))
-    fig, axes = _new_figure(len(tasks))
+    records = _as_records(trials)
+    if not records:
+        raise ValueError("trials must hold at least one trial, got none")
+    groups = _groups(records)
+    colors = _label_colors(records)
+    fig, axes = _new_figure(len(_tasks(records)))
 
-    for task, ax in zip(tasks, axes, strict=True):
+    handles = {}
+    for task, ax in zip(_tasks(records), axes, strict=True):
         for (group_task, label), group in groups.items():
             if group_task != task:
                 continue
-            curves = [_curve(o.history, EVAL_KEY) for o in group]
+            curves = [_curve_arrays(record) for record in group]
             if not any(steps.size for steps, _ in curves):
-                logger.warning("no %s in the history of %s on %s", EVAL_KEY, label, task)
+                logger.warning("no %s in the trials of %s on %s", EVAL_KEY, label, task)
                 continue
             grid, mean, low, high = seed_band(curves)
-            (line,) = ax.plot(grid, mean, marker="o" if grid.size == 1 else None)
-            seeds = f"{len(group)} seed" + ("s" if len(group) > 1 else "")
-            line.set_label(f"{label} (mean of {seeds})")
-            ax.fill_between(grid, low, high, color=line.get_color(), alpha=0.2, linewidth=0)
-
-        first = next(o for o in outcomes if o.spec.task == task)
-        _draw_thresholds(ax, first.gym_threshold, first.paper_threshold)
+            marker = "o" if grid.size == 1 else None
+            (handles[label],) = ax.plot(grid, mean, color=colors[label], marker=marker, label=label)
+            ax.fill_between(grid, low, high, color=colors[label], alpha=0.2, linewidth=0)
+        _draw_thresholds(ax, _thresholds(_task_records(records, task)))
         ax.set_title(task)
         ax.set_xlabel("environment steps")
-        ax.set_ylabel("evaluation return (band: min-max over seeds)")
-        ax.legend(fontsize="small")
+        ax.set_ylabel("evaluation return (episode sum)")
 
+    fig.suptitle("Mean over seeds, band: 95% t interval", fontsize="medium")
+    fig.legend(list(handles.values()), list(handles), loc="outside lower center", ncols=6)
+    _save(fig, path)
+    return fig
+
+
+def _label_colors(records: Sequence[TrialRecord]) -> dict[str, str]:
+    """A colour per label, the same in every panel and figure."""
+    labels = dict.fromkeys(record.label for record in records)
+    return {label: f"C{index % 10}" for index, label in enumerate(labels)}
+
+
+def _curve_arrays(record: TrialRecord) -> tuple[np.ndarray, np.ndarray]:
+    """The record's curve as `(steps (n,), values (n,))`."""
+    steps = np.array([step for step, _ in record.curve], dtype=np.float64)
+    values = np.array([value for _, value in record.curve], dtype=np.float64)
+    return steps, values
+
+
+def _task_records(records: Sequence[TrialRecord], task: str) -> list[TrialRecord]:
+    return [record for record in records if record.task == task]
+
+
+def _stars(p: float) -> str:
+    return "***" if p < 0.001 else "**" if p < 0.01 else "*"
+
+
+def _bracket_levels(pairs: Sequence[tuple[int, int]]) -> list[int]:
+    """A stacking level per `(left, right)` bracket: the lowest one free over its span."""
+    taken: list[list[tuple[int, int]]] = []
+    levels = []
+    for a, b in pairs:
+        level = next(
+            (i for i, spans in enumerate(taken) if all(b < lo or a > hi for lo, hi in spans)),
+            len(taken),
+        )
+        if level == len(taken):
+            taken.append([])
+        taken[level].append((a, b))
+        levels.append(level)
+    return levels
+
+
+def _draw_brackets(ax: Axes, groups: Mapping[str, np.ndarray]) -> None:
+    """Brackets with stars over the pairs a Bonferroni-corrected Mann-Whitney U test separates."""
+    if len(groups) < 2:
+        return
+    if len(groups) > MAX_BRACKETS_GROUPS:
+        ax.text(0.01, 0.99, "significance: see the tests table", transform=ax.transAxes,
+                va="top", fontsize="small")  # fmt: skip
+        return
+    position = {name: index + 1 for index, name in enumerate(groups)}
+    pairs = [row for row in pairwise_mann_whitney(groups) if row["significant"]]
+    pairs.sort(key=lambda row: position[row["b"]] - position[row["a"]])
+    spans = [(position[row["a"]], position[row["b"]]) for row in pairs]
+    top = max(float(np.max(scores)) for scores in groups.values())
+    height = top - min(float(np.min(scores)) for scores in groups.values()) or 1.0
+
+    levels = _bracket_levels(spans)
+    for row, (a, b), level in zip(pairs, spans, levels, strict=True):
+        y = top + height * (0.08 + 0.14 * level)
+        tick = height * 0.02
+        ax.plot([a, a, b, b], [y - tick, y, y, y - tick], color="black", linewidth=0.8)
+        ax.text((a + b) / 2, y, _stars(row["p Bonferroni"]), ha="center", va="bottom")
+    if levels:
+        ax.set_ylim(top=top + height * (0.2 + 0.14 * max(levels)))
+
+
+def plot_scores(trials: Sequence[TrialRecord | TrialOutcome], path: str | os.PathLike) -> Figure:
+    """Agent scores per task: a box and the jittered points of every `score_groups` group.
+
+    Significant pairs (Mann-Whitney U over the group's agents, Bonferroni within the panel)
+    are bracketed: * p < 0.05, ** p < 0.01, *** p < 0.001; panels of more than
+    `MAX_BRACKETS_GROUPS` groups refer to the tests table instead. Saved as PNG to `path`.
+
+    Raises:
+        ValueError: for no trials.
+    """
+    records = _as_records(trials)
+    if not records:
+        raise ValueError("trials must hold at least one trial, got none")
+    by_task = score_groups(records)
+    most = max(len(groups) for groups in by_task.values())
+    fig, axes = _new_figure(len(by_task), width=max(5.0, 1.1 * most + 2.0))
+    colors = _label_colors(records)
+    jitter = np.random.default_rng(0)
+
+    for (task, groups), ax in zip(by_task.items(), axes, strict=True):
+        scores = {name: group[3] for name, group in groups.items()}
+        positions = np.arange(1, len(scores) + 1)
+        box = {"widths": 0.5, "showfliers": False, "medianprops": {"color": "black"}}
+        ax.boxplot(list(scores.values()), positions=positions, **box)
+        for x, (label, _, _, values) in zip(positions, groups.values(), strict=True):
+            xs = x + jitter.uniform(-0.15, 0.15, values.size)
+            ax.scatter(xs, values, s=8, alpha=0.5, color=colors[label], linewidths=0)
+        ticks = [f"{name}\n(n={values.size})" for name, values in scores.items()]
+        ax.set_xticks(positions, ticks, rotation=30, ha="right", fontsize="small")
+        _draw_thresholds(ax, _thresholds(_task_records(records, task)))
+        _draw_brackets(ax, scores)
+        ax.set_title(task)
+        ax.set_ylabel("agent score (mean greedy return)")
+
+    fig.suptitle(
+        "Agent scores (a 'seeds' group: one final return per seed)\n"
+        "Mann-Whitney U, Bonferroni per task: * p<0.05  ** p<0.01  *** p<0.001",
+        fontsize="small",
+    )
     _save(fig, path)
     return fig
 

@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from synevo.study.agents import download_agent_scores
 from synevo.study.trial import TrialOutcome, TrialSpec
 
 logger = logging.getLogger(__name__)
@@ -49,6 +50,7 @@ def _outcome(client: Any, run: Any, spec: TrialSpec) -> TrialOutcome:
         for metric in client.get_metric_history(run.info.run_id, key):
             rows.setdefault(metric.step, {"env_steps": float(metric.step)})[key] = metric.value
 
+    agent_scores = download_agent_scores(client, run.info.run_id)
     metrics, params, task = run.data.metrics, run.data.params, check_task(spec.task)
     return TrialOutcome(
         spec=spec,
@@ -62,6 +64,7 @@ def _outcome(client: Any, run: Any, spec: TrialSpec) -> TrialOutcome:
         model_info={k: _number(v) for k, v in params.items() if k.startswith("model/")},
         gym_threshold=task.gym_threshold,
         paper_threshold=task.paper_threshold,
+        agent_scores=agent_scores,
     )
 
 

@@ -9,6 +9,7 @@ FAILED run and the others go on; finished trials are never lost.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import os
 import tempfile
@@ -21,6 +22,7 @@ import torch
 
 from synevo.optimizers.base import Metrics, Problem, Reporter
 from synevo.seeding import final_seeds
+from synevo.study.agents import AGENTS_FILE, agents_csv, score_trial_agents
 from synevo.study.resume import load_finished
 from synevo.study.trial import TrialOutcome, TrialSpec
 
@@ -40,6 +42,7 @@ class StudyResult:
     tracking_uri: str
     wall_time: float
     skipped: list[str] = field(default_factory=list)
+    report_dir: Path | None = None
 
 
 def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0) -> TrialOutcome:
@@ -67,13 +70,24 @@ def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0)
         network = model.weights(result.best_genome.unsqueeze(0))
     final = Evaluator(spec.task).evaluate(network, final_seeds(spec.seed, spec.final_episodes))
     eval_steps = int(result.history[-1].get("eval/env_steps", 0)) if result.history else 0
+
+    # the paper's protocol: agents sampled from (or freely assembled with) the best genome
+    agent_scores, agent_steps = score_trial_agents(
+        model,
+        result.best_genome,
+        spec.task,
+        spec.seed,
+        spec.agents,
+        spec.agent_episodes,
+        spec.free_assembly,
+    )
     return TrialOutcome(
         spec=spec,
         family=optimizer.family,
         best_genome=result.best_genome,
         final_returns=[float(r) for r in final.returns[0]],
         env_steps=result.env_steps,
-        eval_env_steps=eval_steps + final.env_steps,
+        eval_env_steps=eval_steps + final.env_steps + agent_steps,
         wall_time=time.perf_counter() - start,
         history=result.history,
         model_info={
@@ -82,13 +96,29 @@ def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0)
         },
         gym_threshold=task.gym_threshold,
         paper_threshold=task.paper_threshold,
+        agent_scores=agent_scores,
     )
 
 
 def _trial_task(spec: TrialSpec, queue: Any) -> TrialOutcome:
-    """A trial as a Ray task: one torch thread, history rows sent back through `queue`."""
+    """A trial as a Ray task: one torch thread, history rows sent back through `queue`.
+
+    Rows are sent without waiting for them to land: a Ray task blocked in `ray.get` lends its
+    CPU to the next pending task, so a blocking `queue.put` per row would let more trials run
+    than there are CPUs. The sends are awaited once, before the outcome is returned.
+    """
+    import ray
+
     torch.set_num_threads(1)
-    return run_trial(spec, report=lambda row: queue.put((spec.name, row)))
+    sent: list[Any] = []
+    outcome = run_trial(spec, report=lambda row: sent.append(_send(queue, (spec.name, row))))
+    ray.get(sent)
+    return outcome
+
+
+def _send(queue: Any, item: Any) -> Any:
+    """Put `item` on a `ray.util.queue.Queue` (unbounded) without blocking; returns the ref."""
+    return queue.actor.put_nowait.remote(item)
 
 
 class _Recorder:
@@ -166,6 +196,9 @@ class _Recorder:
             torch.save(saved, genome)
             self.tracker.log_artifact(run_id, curve)
             self.tracker.log_artifact(run_id, genome)
+        if outcome.agent_scores:
+            self.tracker.log_metrics(run_id, outcome.agent_metrics(), step=outcome.env_steps)
+            self.tracker.log_text(run_id, agents_csv(outcome.agent_scores), AGENTS_FILE)
         self.tracker.end_trial(run_id, "FINISHED")
         self.outcomes.append(outcome)
         bar = self.bars.get(outcome.spec.name)
@@ -232,15 +265,18 @@ def run_study(
     workers: int | None = None,
     progress: bool = True,
     resume: bool = False,
+    report_dir: str | Path | None = None,
 ) -> StudyResult:
     """Run every trial of `config` (a `StudyConfig`) and record the study in MLflow.
+
+    At the end the report of this invocation's trials (resumed ones included) is written to
+    `report_dir` (a temporary folder if None) and logged to the parent run under `report/`.
 
     Args:
         workers: overrides the study's `execution.workers` (None: the study's, else all CPUs).
         resume: reuse trials that already finished in this experiment with the same params.
     """
     from synevo.distributed import init_ray
-    from synevo.study import report
     from synevo.tracking import StudyTracker
 
     start = time.perf_counter()
@@ -271,15 +307,15 @@ def run_study(
 
         order = {spec.name: i for i, spec in enumerate(specs)}
         recorder.outcomes.sort(key=lambda outcome: order[outcome.spec.name])
-        rows = report.results_table(recorder.outcomes)
-        markdown = _log_comparison(tracker, parent, recorder.outcomes, rows)
+        written = _write_report(tracker, config.name, parent, recorder.outcomes, report_dir)
         tracker.end_study("FINISHED" if recorder.outcomes else "FAILED")
 
     return StudyResult(
         outcomes=recorder.outcomes,
         failures=recorder.failures,
-        rows=rows,
-        table_markdown=markdown,
+        rows=written.results if written else [],
+        table_markdown=_summary_markdown(written),
+        report_dir=written.out_dir if written and report_dir is not None else None,
         parent_run_id=parent,
         experiment_id=tracker.experiment_id,
         tracking_uri=tracker.tracking_uri,
@@ -312,24 +348,41 @@ def _study_params(config: Any, trials: int, workers: int) -> dict[str, Any]:
     }
 
 
-def _log_comparison(tracker, parent: str, outcomes, rows) -> str:
-    """The parent run's artifacts: the comparison tables (CSV, markdown) and one plot.
+def _write_report(tracker, study: str, parent: str, outcomes, report_dir) -> Any:
+    """The report of this invocation's trials, logged to its parent run; None if none finished.
 
-    Returns the markdown: the results table, then the pairwise tests where there are any.
+    A failing report is logged, not raised: the finished trials are safe in MLflow and
+    `synevo report STUDY` can write it again.
     """
+    from synevo.study.experiment_report import write_report
+
+    if not outcomes:
+        return None
+    names = [outcome.spec.name for outcome in outcomes]
+    try:
+        with contextlib.ExitStack() as stack:
+            folder = report_dir or stack.enter_context(tempfile.TemporaryDirectory())
+            return write_report(
+                tracker.tracking_uri,
+                study,
+                trial_names=names,
+                parent_run_id=parent,
+                out_dir=folder,
+            )
+    except Exception:  # noqa: BLE001 - the trials are recorded; the report can be redone
+        logger.exception("the report failed; write it again with: synevo report %s", study)
+        return None
+
+
+def _summary_markdown(written: Any) -> str:
+    """The results table and the seed-level pairwise tests, for the terminal."""
     from synevo.study import report
 
-    markdown = report.table_markdown(rows)
-    tests = report.comparison_table(outcomes)
-    if tests:
+    if written is None:
+        return ""
+    markdown = report.table_markdown(written.results)
+    seed_tests = [row for row in written.tests if row["level"] == report.LEVELS[0]]
+    if seed_tests:
         heading = "## Pairwise Mann-Whitney U tests over seeds (Bonferroni per task)"
-        markdown = f"{markdown.rstrip()}\n\n{heading}\n\n{report.table_markdown(tests)}"
-        tracker.log_text(parent, report.table_csv(tests), "tests.csv")
-    tracker.log_text(parent, markdown, "comparison.md")
-    tracker.log_text(parent, report.table_csv(rows), "comparison.csv")
-    if outcomes:
-        with tempfile.TemporaryDirectory() as folder:
-            path = Path(folder) / "learning_curves.png"
-            report.plot_learning_curves(outcomes, path)
-            tracker.log_artifact(parent, path)
+        markdown = f"{markdown.rstrip()}\n\n{heading}\n\n{report.table_markdown(seed_tests)}"
     return markdown

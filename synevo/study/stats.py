@@ -1,5 +1,6 @@
-"""The statistics of a comparison over seeds: interquartile mean, bootstrap confidence intervals,
-probability of improvement and Bonferroni-corrected pairwise Mann-Whitney U tests.
+"""The statistics of a comparison over seeds: Student-t and bootstrap confidence intervals,
+interquartile mean, probability of improvement and Bonferroni-corrected pairwise Mann-Whitney U
+tests.
 
 Pure functions of 1-D samples (one value per seed or per agent), built on `scipy.stats`.
 Conventions follow Agarwal et al. 2021 ("Deep RL at the edge of the statistical precipice",
@@ -35,6 +36,46 @@ def _sample(values: ArrayLike, name: str) -> np.ndarray:
     if not np.isfinite(x).all():
         raise ValueError(f"{name} must hold finite values only, got {x.tolist()}")
     return x
+
+
+def mean_ci(values: ArrayLike, confidence: float = 0.95) -> tuple[float, float, float]:
+    """Mean and Student-t confidence interval `(mean, low, high)` of independent samples.
+
+    The half-width is `t_{(1+confidence)/2, n-1} * s / sqrt(n)` with `s` the sample standard
+    deviation (ddof=1). A single value has no spread to estimate: `low = high = mean`.
+
+    Raises:
+        ValueError: for no values or a confidence outside (0, 1).
+    """
+    x = np.asarray(values, dtype=np.float64).ravel()
+    if x.size == 0:
+        raise ValueError("values must hold at least one value, got none")
+    mean, low, high = mean_ci_along(x[:, None], confidence)
+    return float(mean[0]), float(low[0]), float(high[0])
+
+
+def mean_ci_along(
+    values: ArrayLike, confidence: float = 0.95
+) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+    """`mean_ci` of every column of `values (n, points)` at once: three arrays `(points,)`.
+
+    The half-width is `scipy.stats.t.ppf` times `scipy.stats.sem`; with one row, or a
+    constant column, the interval collapses onto the mean.
+
+    Raises:
+        ValueError: for an array that is not 2-D with at least one row, or a confidence
+            outside (0, 1).
+    """
+    if not 0.0 < confidence < 1.0:
+        raise ValueError(f"confidence must be in (0, 1), got {confidence}")
+    x = np.asarray(values, dtype=np.float64)
+    if x.ndim != 2 or x.shape[0] == 0:
+        raise ValueError(f"values must be (n, points) with n >= 1, got shape {x.shape}")
+    mean = x.mean(axis=0)
+    if x.shape[0] == 1:
+        return mean, mean.copy(), mean.copy()
+    half = stats.t.ppf((1.0 + confidence) / 2.0, x.shape[0] - 1) * stats.sem(x, axis=0)
+    return mean, mean - half, mean + half
 
 
 def iqm(values: ArrayLike, axis: int | None = None) -> float | np.ndarray:

@@ -5,6 +5,7 @@ from __future__ import annotations
 from dataclasses import dataclass, field
 from typing import Any
 
+import numpy as np
 import torch
 
 from synevo.optimizers.base import Metrics
@@ -25,6 +26,9 @@ class TrialSpec:
         budget: training environment steps.
         eval_every, eval_episodes: checkpoint evaluation during training.
         final_episodes: greedy seeded episodes of the final evaluation of the best genome.
+        agents: networks sampled from the best genome and scored each (0: none).
+        agent_episodes: greedy seeded episodes of each scored agent.
+        free_assembly: free-assembly networks of the best genome, scored the same way.
     """
 
     task: str
@@ -38,6 +42,9 @@ class TrialSpec:
     eval_every: int = 10_000
     eval_episodes: int = 20
     final_episodes: int = 100
+    agents: int = 0
+    agent_episodes: int = 10
+    free_assembly: int = 0
 
     @property
     def name(self) -> str:
@@ -56,6 +63,9 @@ class TrialSpec:
             "eval_every": self.eval_every,
             "eval_episodes": self.eval_episodes,
             "final_episodes": self.final_episodes,
+            "agents": self.agents,
+            "agent_episodes": self.agent_episodes,
+            "free_assembly": self.free_assembly,
         }
         flat.update({f"model.{k}": v for k, v in self.model_settings.items()})
         flat.update({f"optimizer.{k}": v for k, v in self.optimizer_settings.items()})
@@ -67,7 +77,9 @@ class TrialOutcome:
     """What a finished trial hands back to the driver.
 
     `final_returns` holds the return of each of the `final_episodes` greedy seeded episodes
-    of the best genome, shape `(final_episodes,)`.
+    of the best genome, shape `(final_episodes,)`. `agent_scores` holds, by kind
+    (`"sampled"`, `"free_assembly"`, only those computed), every agent's mean return over
+    `agent_episodes` episodes, shape `(agents,)` or `(free_assembly,)`.
     """
 
     spec: TrialSpec
@@ -81,6 +93,7 @@ class TrialOutcome:
     model_info: dict[str, Any] = field(default_factory=dict)
     gym_threshold: float | None = None
     paper_threshold: float | None = None
+    agent_scores: dict[str, list[float]] = field(default_factory=dict)
 
     @property
     def final_return(self) -> float:
@@ -102,4 +115,25 @@ class TrialOutcome:
             out["final/solved_gym"] = float(self.final_return >= self.gym_threshold)
         if self.paper_threshold is not None:
             out["final/solved_paper"] = float(self.final_return >= self.paper_threshold)
+        return out
+
+    def agent_metrics(self) -> Metrics:
+        """`agents/<kind>_{mean,iqm,count,solved_gym,solved_paper}` for every scored kind.
+
+        `solved_*` is the fraction of agents whose score reaches the threshold; it is left
+        out when the task has no such threshold.
+        """
+        from scipy import stats
+
+        out: Metrics = {}
+        for kind, scores in self.agent_scores.items():
+            values = np.asarray(scores, dtype=np.float64)
+            out[f"agents/{kind}_mean"] = float(values.mean())
+            out[f"agents/{kind}_iqm"] = float(stats.trim_mean(values, 0.25))
+            out[f"agents/{kind}_count"] = float(len(values))
+            if self.gym_threshold is not None:
+                out[f"agents/{kind}_solved_gym"] = float((values >= self.gym_threshold).mean())
+            if self.paper_threshold is not None:
+                solved = (values >= self.paper_threshold).mean()
+                out[f"agents/{kind}_solved_paper"] = float(solved)
         return out
