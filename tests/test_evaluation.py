@@ -249,3 +249,12 @@ def test_evaluate_population_averages_samples_per_member():
     torch.testing.assert_close(sampled, expected)
     with pytest.raises(ValueError, match="needs a torch.Generator"):
         evaluate_population(model, population, evaluator, seeds, samples=2)
+
+
+def test_genomes_with_an_overflowing_sum_are_finite_but_nan_is_not():
+    model = build_model("mlp", obs_dim=4, n_actions=2, hidden=[4])
+    population = torch.full((2, model.genome_size), 3e38)
+    model.unflatten(population)  # the row sums overflow, the values are finite
+    population[1, 5] = float("nan")
+    with pytest.raises(ValueError, match=r"NaN or inf values \(members \[1\]\)"):
+        model.unflatten(population)

@@ -3,33 +3,73 @@
 A generation's batch of networks is cut into contiguous chunks, one per worker; every chunk
 plays the same seeded episodes, so the returns do not depend on the number of workers.
 Workers only compute returns: they never write to MLflow.
+
+A chunk travels as one contiguous numpy array (Ray stores large numpy arrays once and
+workers map them without unpickling), not as a list of torch tensors. `evaluate_genomes`
+sends genomes instead of weights, so that the workers also share the weight construction
+(`model.weights` treats every member alone, so a chunk's weights are the rows of the whole
+population's). Actors live as long as the RayEvaluator and keep their environments between
+generations; each runs one torch thread.
 """
 
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Sequence
 
 import numpy as np
+import torch
 
 from synevo.distributed.runtime import import_ray, init_ray
 from synevo.evaluation import Evaluator, Rollouts
-from synevo.types import Network
+from synevo.models.base import GenomeModel
+from synevo.types import Network, Population
 
 logger = logging.getLogger(__name__)
+
+
+def pack(network: Network) -> tuple[np.ndarray, list[tuple[int, ...]]]:
+    """A batch of networks as one flat float32 array and the shapes of its tensors."""
+    tensors = [t for layer in network for t in layer]
+    flat = torch.cat([t.detach().reshape(-1).to("cpu", torch.float32) for t in tensors])
+    return flat.numpy(), [tuple(t.shape) for t in tensors]
+
+
+def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> Network:
+    """The inverse of `pack`; the tensors are copies, so `flat` may be read-only."""
+    tensors, start = [], 0
+    whole = torch.from_numpy(np.array(flat, dtype=np.float32))
+    for shape in shapes:
+        size = int(np.prod(shape))
+        tensors.append(whole[start : start + size].view(shape))
+        start += size
+    return list(zip(tensors[0::2], tensors[1::2], strict=True))
 
 
 class _Worker:
     """A Ray actor holding one environment pool; one torch thread per worker."""
 
     def __init__(self, env_id: str):
-        import torch
-
         torch.set_num_threads(1)
         self.evaluator = Evaluator(env_id)
 
-    def evaluate(self, network: Network, seeds: Sequence[int]) -> Rollouts:
-        return self.evaluator.evaluate(network, seeds)
+    def evaluate(
+        self, flat: np.ndarray, shapes: list[tuple[int, ...]], seeds: Sequence[int]
+    ) -> Rollouts:
+        return self.evaluator.evaluate(unpack(flat, shapes), seeds)
+
+    def evaluate_genomes(
+        self, model: GenomeModel, genomes: np.ndarray, seeds: Sequence[int]
+    ) -> Rollouts:
+        start = time.perf_counter()
+        with torch.no_grad():
+            network = model.weights(torch.from_numpy(np.array(genomes)))
+        built = time.perf_counter() - start
+        rollouts = self.evaluator.evaluate(network, seeds)
+        rollouts.seconds["weights"] = built
+        rollouts.seconds["total"] += built
+        return rollouts
 
 
 class RayEvaluator:
@@ -49,19 +89,50 @@ class RayEvaluator:
         self._actors = [self._remote.remote(env_id) for _ in range(workers)]
 
     def evaluate(self, network: Network, seeds: Sequence[int]) -> Rollouts:
-        """Evaluate a batch of networks; same result as `Evaluator.evaluate`."""
-        batch = network[0][0].shape[0]
+        """Evaluate a batch of networks; same result as `Evaluator.evaluate`.
+
+        The rollouts' `seconds` sum the workers' forward and env time and add `"transfer"`,
+        this call's time beyond its slowest worker's (packing, the object store, scheduling).
+        """
+        start = time.perf_counter()
+        batch, seeds = network[0][0].shape[0], [int(s) for s in seeds]
         chunks = [c for c in np.array_split(np.arange(batch), len(self._actors)) if len(c)]
-        pieces = [[(w[c[0] : c[-1] + 1], b[c[0] : c[-1] + 1]) for w, b in network] for c in chunks]
+        pieces = [
+            pack([(w[c[0] : c[-1] + 1], b[c[0] : c[-1] + 1]) for w, b in network]) for c in chunks
+        ]
         refs = [
-            a.evaluate.remote(p, list(seeds)) for a, p in zip(self._actors, pieces, strict=True)
+            actor.evaluate.remote(flat, shapes, seeds)
+            for actor, (flat, shapes) in zip(self._actors, pieces, strict=True)
         ]
         results = [self._get(i, ref, pieces[i], seeds) for i, ref in enumerate(refs)]
-        returns = np.concatenate([r.returns for r in results])
-        lengths = np.concatenate([r.lengths for r in results])
-        return Rollouts(returns=returns, lengths=lengths, env_steps=int(lengths.sum()))
+        return _merge(results, time.perf_counter() - start)
 
-    def _get(self, index: int, ref, piece: Network, seeds: Sequence[int]) -> Rollouts:
+    def evaluate_genomes(
+        self, model: GenomeModel, population: Population, seeds: Sequence[int]
+    ) -> Rollouts:
+        """`evaluate(model.weights(population), seeds)`, the weights built on the workers.
+
+        Args:
+            population: `(popsize, D)` genomes.
+        """
+        start = time.perf_counter()
+        seeds = [int(s) for s in seeds]
+        genomes = population.detach().cpu().numpy()
+        chunks = [c for c in np.array_split(np.arange(len(genomes)), len(self._actors)) if len(c)]
+        model_ref = self.ray.put(model)
+        pieces = [(model_ref, genomes[c[0] : c[-1] + 1]) for c in chunks]
+        refs = [
+            actor.evaluate_genomes.remote(*piece, seeds)
+            for actor, piece in zip(self._actors, pieces, strict=True)
+        ]
+        results = [
+            self._get(i, ref, pieces[i], seeds, "evaluate_genomes") for i, ref in enumerate(refs)
+        ]
+        return _merge(results, time.perf_counter() - start)
+
+    def _get(
+        self, index: int, ref, piece: tuple, seeds: list[int], method: str = "evaluate"
+    ) -> Rollouts:
         """Fetch one chunk; a dead worker is replaced once and its chunk re-run."""
         exceptions = self.ray.exceptions
         try:
@@ -70,7 +141,8 @@ class RayEvaluator:
             logger.warning("Ray worker %d died (%s); replacing it and retrying", index, error)
             self._actors[index] = self._remote.remote(self.env_id)
             try:
-                return self.ray.get(self._actors[index].evaluate.remote(piece, list(seeds)))
+                retry = getattr(self._actors[index], method).remote(*piece, seeds)
+                return self.ray.get(retry)
             except (exceptions.RayActorError, exceptions.WorkerCrashedError) as again:
                 raise RuntimeError(
                     f"Ray worker {index} died twice evaluating its chunk of {self.env_id}: {again}"
@@ -81,6 +153,17 @@ class RayEvaluator:
         for actor in self._actors:
             self.ray.kill(actor)
         self._actors = []
+
+
+def _merge(results: list[Rollouts], seconds: float) -> Rollouts:
+    """One Rollouts from the workers' chunks, in chunk order."""
+    returns = np.concatenate([r.returns for r in results])
+    lengths = np.concatenate([r.lengths for r in results])
+    keys = ("forward", "env", "weights")
+    spent = {key: sum(r.seconds.get(key, 0.0) for r in results) for key in keys}
+    slowest = max(r.seconds.get("total", 0.0) for r in results)
+    spent |= {"total": seconds, "transfer": max(seconds - slowest, 0.0)}
+    return Rollouts(returns, lengths, int(lengths.sum()), spent)
 
 
 def make_evaluator(env_id: str, workers: int = 0) -> Evaluator | RayEvaluator:

@@ -2,9 +2,10 @@
 
 Every network of a batch plays one episode per seed, and episode `e` of every member starts
 from `reset(seed=seeds[e])` (common random numbers across members). All live episodes advance
-together with one batched forward per time step. A member's returns do not depend on which
-other members share its batch, so results do not depend on how a population is split
-between workers.
+together with one batched forward per time step. CartPole runs on gymnasium's
+numpy vector environment (vector.py); other tasks on one environment object per episode. A
+member's returns do not depend on which other members share its batch, so results do not
+depend on how a population is split between workers.
 """
 
 from __future__ import annotations
@@ -12,13 +13,14 @@ from __future__ import annotations
 import logging
 import time
 from collections.abc import Sequence
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 
 import gymnasium as gym
 import numpy as np
 import torch
 
 from synevo.evaluation.tasks import TaskInfo, check_task
+from synevo.evaluation.vector import TAIL, has_vector_env, play_vectorized, start_states
 from synevo.models.base import GenomeModel, forward
 from synevo.types import Fitness, Network, Population
 
@@ -49,36 +51,52 @@ class Rollouts:
         returns: undiscounted episode returns, `(batch, episodes)` float64.
         lengths: environment steps of each episode, `(batch, episodes)` int64.
         env_steps: all environment steps taken, `lengths.sum()`.
+        seconds: where the time went: `"forward"` (policy), `"env"` (environment steps and
+            per-step bookkeeping), `"total"` (the whole call); a RayEvaluator adds
+            `"transfer"` (the call's time beyond its slowest worker's) and `"weights"` (weight
+            construction, in `evaluate_genomes`), and sums the rest over workers.
     """
 
     returns: np.ndarray
     lengths: np.ndarray
     env_steps: int
+    seconds: dict[str, float] = field(default_factory=dict)
 
 
 class Evaluator:
     """Plays batches of networks greedily on one gymnasium task.
 
     Environments are created on first use, kept between calls (a pool that grows to
-    `batch * episodes`) and left out of pickles, so an Evaluator is cheap to send to a worker.
+    `batch * episodes`, or one environment that draws the start states of the vector path)
+    and left out of pickles, so an Evaluator is cheap to send to a worker.
 
     Args:
         env_id: a gymnasium id that `check_task` accepts.
         torch_threads: torch intra-op threads while evaluating, restored afterwards; None
             keeps torch's setting. The per-step matrices are small, so extra threads mostly
             add synchronization, which costs up to 50x on a busy machine.
+        vectorize: play on gymnasium's numpy vector environment (CartPole only); None uses
+            it where there is one. Both ways give the same returns.
 
     Raises:
-        ValueError: from `check_task`, for an id synevo cannot run, or torch_threads < 1.
+        ValueError: from `check_task`, for an id synevo cannot run, torch_threads < 1, or
+            vectorize=True for a task without a numpy vector environment.
     """
 
-    def __init__(self, env_id: str, torch_threads: int | None = 1):
+    def __init__(self, env_id: str, torch_threads: int | None = 1, vectorize: bool | None = None):
         if torch_threads is not None and torch_threads < 1:
             raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
         self.task: TaskInfo = check_task(env_id)
         self.torch_threads = torch_threads
         self._envs: list[gym.Env] = []
         self._action_offset = 0
+        available = has_vector_env(self.task.env_id)
+        if vectorize and not available:
+            raise ValueError(
+                f"vectorize=True needs a numpy vector environment; {env_id} has none "
+                f"(gymnasium has one for CartPole only)"
+            )
+        self.vectorized = available if vectorize is None else vectorize
         if self.task.max_episode_steps is None:
             logger.warning("%s has no time limit; an episode may never end", env_id)
 
@@ -111,7 +129,8 @@ class Evaluator:
         try:
             if self.torch_threads is not None:
                 torch.set_num_threads(self.torch_threads)
-            with torch.no_grad():
+            # inference mode: cheaper per op than no_grad, and nothing here needs autograd
+            with torch.inference_mode():
                 net = [
                     (w.detach().to("cpu", torch.float32), b.detach().to("cpu", torch.float32))
                     for w, b in network
@@ -120,6 +139,7 @@ class Evaluator:
         finally:
             torch.set_num_threads(threads)
         seconds = time.perf_counter() - start
+        rollouts.seconds["total"] = seconds
         logger.debug(
             "%s: %d networks x %d episodes, %d env steps in %.3f s (%.0f steps/s)",
             self.task.env_id,
@@ -163,7 +183,23 @@ class Evaluator:
         return self._envs
 
     def _play(self, net: Network, batch: int, seeds: list[int]) -> Rollouts:
-        """Play every episode to its end; env `i` is member `i // episodes`, seed `i % episodes`."""
+        """Play every episode to its end, on the vector environment where there is one."""
+        seconds = {"forward": 0.0, "env": 0.0}
+        if self.vectorized:
+            singles = self._pool(TAIL)
+            starts = start_states(singles[0], seeds)
+            returns, lengths = play_vectorized(self.task.env_id, net, starts, singles, seconds)
+        else:
+            returns, lengths = self._play_envs(net, batch, seeds, seconds)
+        return Rollouts(returns, lengths, int(lengths.sum()), seconds)
+
+    def _play_envs(
+        self, net: Network, batch: int, seeds: list[int], seconds: dict[str, float]
+    ) -> tuple[np.ndarray, np.ndarray]:
+        """One environment per episode; env `i` is member `i // episodes`, seed `i % episodes`.
+
+        Returns returns `(batch, episodes)` float64 and lengths `(batch, episodes)` int64.
+        """
         episodes, obs_dim = len(seeds), self.task.obs_dim
         size = batch * episodes
         envs, offset = self._pool(size), self._action_offset
@@ -177,14 +213,16 @@ class Evaluator:
 
         # slot[i]: where env i's observation sits in the (shrinking) batch
         slot = list(range(size))
-        live = list(range(size))
-        members = batch
+        live = [(i, envs[i].step) for i in range(size)]
+        members, clock = batch, time.perf_counter
         while live:
+            start = clock()
             actions = forward(net, torch.from_numpy(obs)).argmax(dim=-1).view(-1).tolist()
+            stepped = clock()
 
             ended = False
-            for i in live:
-                o, r, terminated, truncated, _ = envs[i].step(actions[slot[i]] + offset)
+            for i, step in live:
+                o, r, terminated, truncated, _ = step(actions[slot[i]] + offset)
                 returns[i] += float(r)
                 lengths[i] += 1
                 if terminated or truncated:
@@ -192,21 +230,24 @@ class Evaluator:
                     ended = True
                 else:
                     flat[slot[i]] = o
+            seconds["forward"] += stepped - start
+            seconds["env"] += clock() - stepped
             if not ended:
                 continue
 
-            live = [i for i in live if slot[i] >= 0]
-            live_members = sorted({i // episodes for i in live})
+            live = [(i, step) for i, step in live if slot[i] >= 0]
+            live_members = sorted({i // episodes for i, _ in live})
             # Drop finished members once they are half the batch (a member's outputs do
             # not depend on the rest of the batch, so this changes no action)
             if 0 < len(live_members) <= members // 2:
-                net, obs = self._shrink(net, obs, live, live_members, slot, episodes)
+                net, obs = self._shrink(
+                    net, obs, [i for i, _ in live], live_members, slot, episodes
+                )
                 flat, members = obs.reshape(-1, obs_dim), len(live_members)
 
-        return Rollouts(
-            returns=np.asarray(returns, dtype=np.float64).reshape(batch, episodes),
-            lengths=np.asarray(lengths, dtype=np.int64).reshape(batch, episodes),
-            env_steps=int(sum(lengths)),
+        return (
+            np.asarray(returns, dtype=np.float64).reshape(batch, episodes),
+            np.asarray(lengths, dtype=np.int64).reshape(batch, episodes),
         )
 
     @staticmethod
@@ -240,7 +281,8 @@ def evaluate_population(
 ) -> tuple[Fitness, Rollouts]:
     """Mean greedy return of every genome of a population.
 
-    With `samples=0` each genome is played through its expected network (`model.weights`);
+    With `samples=0` each genome is played through its expected network (`model.weights`,
+    built by the evaluator's workers if it has an `evaluate_genomes` method);
     with `samples=s > 0` through `s` sampled networks (`model.sample`), and its fitness is the
     mean over those `s * len(seeds)` episodes.
 
@@ -263,12 +305,16 @@ def evaluate_population(
     if samples > 0 and generator is None:
         raise ValueError(f"samples={samples} needs a torch.Generator to sample networks")
 
-    with torch.no_grad():
-        if samples == 0:
-            network = model.weights(population)
-        else:
-            network = model.sample(population, generator, samples)
-    rollouts = evaluator.evaluate(network, seeds)
+    if samples == 0 and hasattr(evaluator, "evaluate_genomes"):
+        # a distributed evaluator builds the expected weights where it plays them
+        rollouts = evaluator.evaluate_genomes(model, population, seeds)
+    else:
+        with torch.no_grad():
+            if samples == 0:
+                network = model.weights(population)
+            else:
+                network = model.sample(population, generator, samples)
+        rollouts = evaluator.evaluate(network, seeds)
 
     per_member = rollouts.returns.reshape(population.shape[0], -1).mean(axis=1)
     return torch.as_tensor(per_member, dtype=population.dtype), rollouts

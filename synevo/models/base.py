@@ -119,9 +119,11 @@ class GenomeModel(abc.ABC):
                 f"expected a population of shape (popsize, {self.genome_size}), "
                 f"got {tuple(population.shape)}"
             )
-        if not torch.isfinite(population).all():
+        # a NaN or inf makes its row's sum non-finite: one cheap pass, the full test if so
+        if not torch.isfinite(population.detach().sum(dim=1)).all():
             bad = (~torch.isfinite(population)).any(dim=1).nonzero().flatten().tolist()
-            raise ValueError(f"genomes contain NaN or inf values (members {bad[:10]})")
+            if bad:
+                raise ValueError(f"genomes contain NaN or inf values (members {bad[:10]})")
         popsize, shapes, parts, start = population.shape[0], self.part_shapes(), {}, 0
         for name, shape in shapes.items():
             if name in self.searched:
@@ -165,13 +167,15 @@ class GenomeModel(abc.ABC):
 def forward(network: Network, obs: torch.Tensor) -> torch.Tensor:
     """Run a batch of networks: obs `(batch, n_obs, n_0)` -> outputs `(batch, n_obs, n_L)`.
 
-    SELU on hidden layers, linear output (SCIENCE.md section 1).
+    SELU on hidden layers, linear output (SCIENCE.md section 1). Each member's products are
+    its own, so its outputs do not depend on the other members of the batch.
     """
     h = obs
     for i, (w, b) in enumerate(network):
         h = torch.baddbmm(b.unsqueeze(1), h, w)
         if i < len(network) - 1:
-            h = F.selu(h)
+            # in place unless autograd needs h: no new buffer per layer and step (issue 3)
+            h = F.selu(h, inplace=not (torch.is_grad_enabled() and h.requires_grad))
     return h
 
 

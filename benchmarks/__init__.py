@@ -1,0 +1,1 @@
+"""synevo's benchmark suite: `python -m benchmarks [--quick]` (see BENCHMARKS.md)."""
