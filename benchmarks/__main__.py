@@ -16,6 +16,8 @@ import time
 
 import torch
 
+from synevo.threads import set_threads
+
 SECTIONS = ("evaluation", "targets", "ray", "memory", "sampling")
 
 
@@ -50,7 +52,7 @@ def main() -> None:
     parser.add_argument("--workers", type=int, default=2, help="Ray workers (0: no Ray)")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     start = time.perf_counter()
     print(
         f"synevo benchmarks{' (quick)' if args.quick else ''}: {platform.processor() or '?'}, "

@@ -21,6 +21,7 @@ import torch
 from benchmarks.common import load, model_for, population, table
 from synevo.distributed import make_evaluator
 from synevo.evaluation import episode_seeds
+from synevo.threads import set_threads
 
 
 def generation_seconds(workers: int, popsize: int, generations: int) -> dict[str, float]:
@@ -62,7 +63,7 @@ def generation_seconds(workers: int, popsize: int, generations: int) -> dict[str
 
 def run(quick: bool, workers: int) -> list[str]:
     """The Ray table: in-process and `workers` workers at popsize 256 and 1024."""
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     generations = 3 if quick else 7
     rows = []
     for popsize in (256, 1024):

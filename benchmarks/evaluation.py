@@ -18,8 +18,6 @@ from __future__ import annotations
 
 import logging
 
-import torch
-
 from benchmarks.common import NETWORKS, cpu_seconds, load, model_for, population, table
 from benchmarks.policies import (
     CachedGenomePolicy,
@@ -28,6 +26,7 @@ from benchmarks.policies import (
     mlp_parameters,
 )
 from synevo.evaluation import Evaluator, check_task, evaluate_population
+from synevo.threads import set_threads
 
 TASKS = ("CartPole-v1", "Acrobot-v1", "LunarLander-v3")
 GYMNE_MEMBERS = 64
@@ -82,7 +81,7 @@ def run(quick: bool) -> list[str]:
     for name in list(logging.root.manager.loggerDict):
         if name.startswith("evotorch"):
             logging.getLogger(name).setLevel(logging.WARNING)
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     popsizes = (64, 256) if quick else (64, 256, 1024)
     tasks = ("CartPole-v1", "Acrobot-v1") if quick else TASKS
     rows = []

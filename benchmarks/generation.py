@@ -19,6 +19,7 @@ import torch
 from synevo.distributed import init_ray, make_evaluator, shutdown_ray
 from synevo.models import build_model
 from synevo.seeding import training_seeds
+from synevo.threads import set_threads
 
 
 def generation_rate(workers: int, popsize: int, repeats: int) -> float:
@@ -48,7 +49,7 @@ def main() -> None:
     parser.add_argument("--repeats", type=int, default=5)
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     if any(args.workers):
         init_ray(num_cpus=max(args.workers))
     rates = {w: generation_rate(w, args.popsize, args.repeats) for w in args.workers}

@@ -16,7 +16,8 @@ from benchmarks.common import load, table
 
 CHILD = """
 import json, torch
-torch.set_num_threads(1)
+from synevo.threads import set_threads
+set_threads(1)  # torch and numpy BLAS
 from benchmarks.common import model_for, population
 from synevo.evaluation import Evaluator, evaluate_population
 env_id, network, popsize, samples = {args!r}

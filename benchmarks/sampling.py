@@ -26,6 +26,7 @@ import torch
 
 from synevo.models import SynaptoGen
 from synevo.models.synaptogen import polarity
+from synevo.threads import set_threads
 from synevo.types import Network
 
 SMALL = (4, 128, 2)
@@ -107,7 +108,7 @@ def main() -> None:
     parser.add_argument("--fast-only-large", action="store_true", help="skip slow large runs")
     args = parser.parse_args()
 
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     cases = [(f"4-128-2 G={g}", SMALL, g, args.batch, args.repeats) for g in (16, 32, 64)]
     cases.append(("1024-1024 G=16", LARGE, 16, 1, 1))
     load = ", ".join(f"{x:.1f}" for x in os.getloadavg())

@@ -20,6 +20,7 @@ import torch
 
 from benchmarks.common import cpu_seconds, load, model_for, population, table
 from synevo.evaluation import Evaluator, evaluate_population
+from synevo.threads import set_threads
 from synevo.types import Network
 
 PER_ENV_TASKS = ("Acrobot-v1", "MountainCar-v0", "LunarLander-v3")
@@ -112,7 +113,7 @@ def per_env_rows(quick: bool, workers: int) -> list[list[object]]:
 
 def run(quick: bool, workers: int) -> list[str]:
     """The two target tables."""
-    torch.set_num_threads(1)
+    set_threads(1)  # torch and numpy BLAS
     cart = table(
         "CartPole-v1 at popsize 256, 1 core: env steps per CPU second (useful steps only)",
         ["what", "env steps/s", "x vector env", "time split", "load"],

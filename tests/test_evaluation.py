@@ -200,12 +200,12 @@ def test_evaluate_runs_on_its_own_thread_count_and_restores_torchs():
     threads = torch.get_num_threads()
     torch.set_num_threads(2)
     try:
-        Evaluator("CartPole-v1", torch_threads=1).evaluate(network, [0])
+        Evaluator("CartPole-v1", threads=1).evaluate(network, [0])
         assert torch.get_num_threads() == 2
     finally:
         torch.set_num_threads(threads)
-    with pytest.raises(ValueError, match="torch_threads must be >= 1"):
-        Evaluator("CartPole-v1", torch_threads=0)
+    with pytest.raises(ValueError, match="threads must be an int >= 1"):
+        Evaluator("CartPole-v1", threads=0)
 
 
 # -- evaluate_population ----------------------------------------------------------------------

@@ -24,6 +24,7 @@ import torch
 from synevo.distributed.runtime import import_ray, init_ray
 from synevo.evaluation import Evaluator, Rollouts
 from synevo.models.base import GenomeModel
+from synevo.threads import set_threads
 from synevo.types import Network, Population
 
 logger = logging.getLogger(__name__)
@@ -48,10 +49,10 @@ def unpack(flat: np.ndarray, shapes: list[tuple[int, ...]]) -> Network:
 
 
 class _Worker:
-    """A Ray actor holding one environment pool; one torch thread per worker."""
+    """A Ray actor holding one environment pool; one torch and BLAS thread per worker."""
 
     def __init__(self, env_id: str):
-        torch.set_num_threads(1)
+        set_threads(1)
         self.evaluator = Evaluator(env_id)
 
     def evaluate(

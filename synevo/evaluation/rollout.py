@@ -19,9 +19,11 @@ import gymnasium as gym
 import numpy as np
 import torch
 
+from synevo.evaluation.policy import GreedyPolicy
 from synevo.evaluation.tasks import TaskInfo, check_task
 from synevo.evaluation.vector import TAIL, has_vector_env, play_vectorized, start_states
-from synevo.models.base import GenomeModel, forward
+from synevo.models.base import GenomeModel
+from synevo.threads import limit_threads
 from synevo.types import Fitness, Network, Population
 
 logger = logging.getLogger(__name__)
@@ -72,22 +74,22 @@ class Evaluator:
 
     Args:
         env_id: a gymnasium id that `check_task` accepts.
-        torch_threads: torch intra-op threads while evaluating, restored afterwards; None
-            keeps torch's setting. The per-step matrices are small, so extra threads mostly
-            add synchronization, which costs up to 50x on a busy machine.
+        threads: torch and BLAS threads while evaluating, restored afterwards; None keeps
+            their settings. The per-step matrices are small, so extra threads mostly add
+            synchronization, which costs up to 50x on a busy machine.
         vectorize: play on gymnasium's numpy vector environment (CartPole only); None uses
             it where there is one. Both ways give the same returns.
 
     Raises:
-        ValueError: from `check_task`, for an id synevo cannot run, torch_threads < 1, or
+        ValueError: from `check_task`, for an id synevo cannot run, threads < 1, or
             vectorize=True for a task without a numpy vector environment.
     """
 
-    def __init__(self, env_id: str, torch_threads: int | None = 1, vectorize: bool | None = None):
-        if torch_threads is not None and torch_threads < 1:
-            raise ValueError(f"torch_threads must be >= 1 or None, got {torch_threads}")
+    def __init__(self, env_id: str, threads: int | None = 1, vectorize: bool | None = None):
+        if threads is not None and (isinstance(threads, bool) or threads < 1):
+            raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
         self.task: TaskInfo = check_task(env_id)
-        self.torch_threads = torch_threads
+        self.threads = threads
         self._envs: list[gym.Env] = []
         self._action_offset = 0
         available = has_vector_env(self.task.env_id)
@@ -125,19 +127,9 @@ class Evaluator:
         if not seeds:
             raise ValueError("seeds must hold at least one seed, got an empty sequence")
 
-        start, threads = time.perf_counter(), torch.get_num_threads()
-        try:
-            if self.torch_threads is not None:
-                torch.set_num_threads(self.torch_threads)
-            # inference mode: cheaper per op than no_grad, and nothing here needs autograd
-            with torch.inference_mode():
-                net = [
-                    (w.detach().to("cpu", torch.float32), b.detach().to("cpu", torch.float32))
-                    for w, b in network
-                ]
-                rollouts = self._play(net, batch, seeds)
-        finally:
-            torch.set_num_threads(threads)
+        start = time.perf_counter()
+        with limit_threads(self.threads):
+            rollouts = self._play(GreedyPolicy(network), batch, seeds)
         seconds = time.perf_counter() - start
         rollouts.seconds["total"] = seconds
         logger.debug(
@@ -182,19 +174,19 @@ class Evaluator:
             self._envs.append(env)
         return self._envs
 
-    def _play(self, net: Network, batch: int, seeds: list[int]) -> Rollouts:
+    def _play(self, policy: GreedyPolicy, batch: int, seeds: list[int]) -> Rollouts:
         """Play every episode to its end, on the vector environment where there is one."""
         seconds = {"forward": 0.0, "env": 0.0}
         if self.vectorized:
             singles = self._pool(TAIL)
             starts = start_states(singles[0], seeds)
-            returns, lengths = play_vectorized(self.task.env_id, net, starts, singles, seconds)
+            returns, lengths = play_vectorized(self.task.env_id, policy, starts, singles, seconds)
         else:
-            returns, lengths = self._play_envs(net, batch, seeds, seconds)
+            returns, lengths = self._play_envs(policy, batch, seeds, seconds)
         return Rollouts(returns, lengths, int(lengths.sum()), seconds)
 
     def _play_envs(
-        self, net: Network, batch: int, seeds: list[int], seconds: dict[str, float]
+        self, policy: GreedyPolicy, batch: int, seeds: list[int], seconds: dict[str, float]
     ) -> tuple[np.ndarray, np.ndarray]:
         """One environment per episode; env `i` is member `i // episodes`, seed `i % episodes`.
 
@@ -217,7 +209,7 @@ class Evaluator:
         members, clock = batch, time.perf_counter
         while live:
             start = clock()
-            actions = forward(net, torch.from_numpy(obs)).argmax(dim=-1).view(-1).tolist()
+            actions = policy.act(obs).reshape(-1).tolist()
             stepped = clock()
 
             ended = False
@@ -240,8 +232,8 @@ class Evaluator:
             # Drop finished members once they are half the batch (a member's outputs do
             # not depend on the rest of the batch, so this changes no action)
             if 0 < len(live_members) <= members // 2:
-                net, obs = self._shrink(
-                    net, obs, [i for i, _ in live], live_members, slot, episodes
+                policy, obs = self._shrink(
+                    policy, obs, [i for i, _ in live], live_members, slot, episodes
                 )
                 flat, members = obs.reshape(-1, obs_dim), len(live_members)
 
@@ -252,13 +244,13 @@ class Evaluator:
 
     @staticmethod
     def _shrink(
-        net: Network,
+        policy: GreedyPolicy,
         obs: np.ndarray,
         live: list[int],
         live_members: list[int],
         slot: list[int],
         episodes: int,
-    ) -> tuple[Network, np.ndarray]:
+    ) -> tuple[GreedyPolicy, np.ndarray]:
         """Keep only the rows of members with a live episode; update `slot` in place."""
         row_of = {i // episodes: slot[i] // episodes for i in live}
         keep = [row_of[m] for m in live_members]
@@ -266,9 +258,7 @@ class Evaluator:
         for i in live:
             slot[i] = new_row[i // episodes] * episodes + i % episodes
 
-        index = torch.tensor(keep)
-        net = [(w.index_select(0, index), b.index_select(0, index)) for w, b in net]
-        return net, np.ascontiguousarray(obs[keep])
+        return policy.rows(keep), np.ascontiguousarray(obs[keep])
 
 
 def evaluate_population(

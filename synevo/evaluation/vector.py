@@ -23,10 +23,8 @@ import time
 
 import gymnasium as gym
 import numpy as np
-import torch
 
-from synevo.models.base import forward
-from synevo.types import Network
+from synevo.evaluation.policy import GreedyPolicy
 
 # numpy vector environments whose physics was checked against the single environment's
 VECTOR_ENTRY_POINTS = ("gymnasium.envs.classic_control.cartpole:CartPoleVectorEnv",)
@@ -51,15 +49,14 @@ def start_states(env: gym.Env, seeds: list[int]) -> np.ndarray:
 
 def play_vectorized(
     env_id: str,
-    network: Network,
+    policy: GreedyPolicy,
     starts: np.ndarray,
     singles: list[gym.Env],
     seconds: dict[str, float],
 ) -> tuple[np.ndarray, np.ndarray]:
-    """Play one greedy episode per start state for every network of the batch.
+    """Play one greedy episode per start state for every network of the policy's batch.
 
     Args:
-        network: float32 weights `(batch, n_pre, n_post)` and biases `(batch, n_post)`.
         starts: start states `(state_dim, episodes)` float64.
         singles: at least `TAIL` single environments of `env_id` for the last episodes.
         seconds: accumulates the time spent in the policy (`"forward"`) and in the
@@ -68,7 +65,7 @@ def play_vectorized(
     Returns:
         Returns `(batch, episodes)` float64 and lengths `(batch, episodes)` int64.
     """
-    batch, episodes = int(network[0][0].shape[0]), starts.shape[1]
+    batch, episodes = policy.batch, starts.shape[1]
     size = batch * episodes
     returns = np.zeros(size, dtype=np.float64)
     lengths = np.zeros(size, dtype=np.int64)
@@ -83,8 +80,7 @@ def play_vectorized(
     clock = time.perf_counter
     while True:
         start = clock()
-        x = torch.from_numpy(obs).view(-1, episodes, obs.shape[1])
-        actions = forward(network, x).argmax(dim=-1).view(-1).numpy()
+        actions = policy.act(obs.reshape(-1, episodes, obs.shape[1])).reshape(-1)
         stepped = clock()
         obs, reward, terminated, truncated, _ = env.step(actions)
         np.add(col_returns, reward, out=col_returns, where=running)
@@ -96,8 +92,7 @@ def play_vectorized(
         live = np.count_nonzero(running)
         if live <= TAIL:
             alone = np.flatnonzero(running)
-            rows = torch.from_numpy(alone // episodes)
-            tail = [(w[rows], b[rows]) for w, b in network]
+            tail = policy.rows(alone // episodes)
             extra = _play_alone(tail, env.state[:, alone], env.steps[alone], env, singles, seconds)
             col_returns[alone] += extra[0]
             col_lengths[alone] += extra[1]
@@ -110,8 +105,7 @@ def play_vectorized(
                 columns, running = columns[keep], running[keep]
                 col_returns, col_lengths = col_returns[keep], col_lengths[keep]
                 env = _vector_env(env_id, env.state[:, keep], env.steps[keep])
-                rows = torch.from_numpy(keep[::episodes] // episodes)
-                network = [(w[rows], b[rows]) for w, b in network]
+                policy = policy.rows(keep[::episodes] // episodes)
                 obs = obs[keep]
         obs = np.ascontiguousarray(obs, dtype=np.float32)
 
@@ -121,7 +115,7 @@ def play_vectorized(
 
 
 def _play_alone(
-    network: Network,
+    policy: GreedyPolicy,
     states: np.ndarray,
     steps: np.ndarray,
     vector: gym.vector.VectorEnv,
@@ -130,7 +124,7 @@ def _play_alone(
 ) -> tuple[np.ndarray, np.ndarray]:
     """Finish `k` running episodes on one single environment each.
 
-    network: one row per episode; states `(state_dim, k)` and steps `(k,)` taken from the
+    policy: one member per episode; states `(state_dim, k)` and steps `(k,)` taken from the
     vector environment `vector`. Returns the further returns and lengths, `(k,)` each.
     """
     clock = time.perf_counter
@@ -145,7 +139,7 @@ def _play_alone(
     live = list(range(k))
     while live:
         start = clock()
-        actions = forward(network, torch.from_numpy(obs)).argmax(dim=-1).view(-1).tolist()
+        actions = policy.act(obs).reshape(-1).tolist()
         stepped = clock()
         for i in live:
             o, r, terminated, _, _ = envs[i].step(actions[i])

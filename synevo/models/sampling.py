@@ -39,7 +39,10 @@ from __future__ import annotations
 import itertools
 from collections.abc import Callable
 
+import numpy as np
 import torch
+
+from synevo.threads import limit_threads
 
 EXACT_BELOW_VARIANCE = 10.0
 
@@ -118,22 +121,24 @@ def count_cumulants(
     p = probs.reshape(popsize, genes * genes)
     q = p * (1 - p)
     # per gene pair, a binomial's cumulants divided by its trial count
-    per_trial = torch.stack([torch.ones_like(p), p, q, q * (1 - 2 * p)], dim=-1)
+    per_trial = torch.stack([torch.ones_like(p), p, q, q * (1 - 2 * p)], dim=-1).detach().numpy()
 
     members, rows, cols = _block_shape(popsize, n_u, n_v, genes * genes)
     buffer = scaled.new_empty(members * rows * cols * genes * genes)
     cumulants = scaled.new_empty(popsize, n_u, n_v, 4)
-    for m0, u0, v0 in itertools.product(
-        range(0, popsize, members), range(0, n_u, rows), range(0, n_v, cols)
-    ):
-        ms, us, vs = slice(m0, m0 + members), slice(u0, u0 + rows), slice(v0, v0 + cols)
-        m, u, v = min(members, popsize - m0), min(rows, n_u - u0), min(cols, n_v - v0)
-        # reuse one buffer: a fresh allocation per block costs page faults
-        trials = buffer[: m * u * v * genes * genes].view(m, u, v, genes, genes)
-        torch.mul(scaled[ms, us, None, :, None], targets[ms, None, vs, None, :], out=trials)
-        trials.round_()
-        block = torch.bmm(trials.view(m, u * v, genes * genes), per_trial[ms])
-        cumulants[ms, us, vs] = block.view(m, u, v, 4)
+    blocks = itertools.product(range(0, popsize, members), range(0, n_u, rows), range(0, n_v, cols))
+    # numpy's BLAS on as many threads as torch has here (OpenBLAS would take every core)
+    with limit_threads(torch.get_num_threads()):
+        for m0, u0, v0 in blocks:
+            ms, us, vs = slice(m0, m0 + members), slice(u0, u0 + rows), slice(v0, v0 + cols)
+            m, u, v = min(members, popsize - m0), min(rows, n_u - u0), min(cols, n_v - v0)
+            # reuse one buffer: a fresh allocation per block costs page faults
+            trials = buffer[: m * u * v * genes * genes].view(m, u, v, genes, genes)
+            torch.mul(scaled[ms, us, None, :, None], targets[ms, None, vs, None, :], out=trials)
+            trials.round_()
+            # numpy's matmul (OpenBLAS): 3-5x faster than torch's (MKL) here on AMD EPYC
+            block = np.matmul(trials.numpy().reshape(m, u * v, genes * genes), per_trial[ms])
+            cumulants[ms, us, vs] = torch.from_numpy(block).view(m, u, v, 4)
     return cumulants
 
 

@@ -25,6 +25,7 @@ from synevo.seeding import final_seeds
 from synevo.study.agents import AGENTS_FILE, agents_csv, score_trial_agents
 from synevo.study.resume import load_finished
 from synevo.study.trial import TrialOutcome, TrialSpec
+from synevo.threads import set_threads
 
 logger = logging.getLogger(__name__)
 
@@ -101,7 +102,7 @@ def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0)
 
 
 def _trial_task(spec: TrialSpec, queue: Any) -> TrialOutcome:
-    """A trial as a Ray task: one torch thread, history rows sent back through `queue`.
+    """A trial as a Ray task: one torch and BLAS thread, history rows sent back through `queue`.
 
     Rows are sent without waiting for them to land: a Ray task blocked in `ray.get` lends its
     CPU to the next pending task, so a blocking `queue.put` per row would let more trials run
@@ -109,7 +110,7 @@ def _trial_task(spec: TrialSpec, queue: Any) -> TrialOutcome:
     """
     import ray
 
-    torch.set_num_threads(1)
+    set_threads(1)
     sent: list[Any] = []
     outcome = run_trial(spec, report=lambda row: sent.append(_send(queue, (spec.name, row))))
     ray.get(sent)

@@ -1,0 +1,52 @@
+"""Thread counts of the numerical libraries in synevo's hot loops: torch's and numpy's BLAS.
+
+The matrix products of an evaluation step and of a sampler's block are small, so extra
+threads mostly add synchronization, and on a Ray worker they take cores from the other
+workers. torch's intra-op threads are set with `torch.set_num_threads`; numpy's products go
+through OpenBLAS, whose threads `threadpoolctl` sets (OpenBLAS starts with one per core).
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from contextlib import contextmanager
+from functools import cache
+
+import torch
+
+
+@cache
+def _controller():
+    """threadpoolctl's view of the loaded BLAS libraries, built once (about 1 ms)."""
+    from threadpoolctl import ThreadpoolController
+
+    return ThreadpoolController()
+
+
+@contextmanager
+def limit_threads(threads: int | None) -> Iterator[None]:
+    """torch and BLAS threads set to `threads` inside the block and restored after it.
+
+    `None` leaves both as they are.
+
+    Raises:
+        ValueError: if threads < 1.
+    """
+    if threads is None:
+        yield
+        return
+    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
+        raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
+    before = torch.get_num_threads()
+    torch.set_num_threads(threads)
+    try:
+        with _controller().limit(limits=threads, user_api="blas"):
+            yield
+    finally:
+        torch.set_num_threads(before)
+
+
+def set_threads(threads: int) -> None:
+    """torch and BLAS threads of the whole process (a Ray worker's), from now on."""
+    torch.set_num_threads(threads)
+    _controller().limit(limits=threads, user_api="blas")
