@@ -20,7 +20,7 @@ import torch
 
 from benchmarks.common import load, model_for, population, table
 from synevo.distributed import make_evaluator
-from synevo.evaluation import episode_seeds
+from synevo.seeding import training_seeds
 from synevo.threads import set_threads
 
 
@@ -32,7 +32,7 @@ def generation_seconds(workers: int, popsize: int, generations: int) -> dict[str
     try:
         for generation in range(generations + 1):
             genomes = population(model, popsize, seed=generation)
-            seeds = episode_seeds(0, generation, 1)
+            seeds = training_seeds(0, generation, 1)
             start = time.perf_counter()
             if workers:
                 rollouts = evaluator.evaluate_genomes(model, genomes, seeds)

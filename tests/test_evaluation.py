@@ -15,11 +15,11 @@ from synevo.evaluation import (
     Rollouts,
     TaskInfo,
     check_task,
-    episode_seeds,
     evaluate_population,
 )
 from synevo.models import build_model
 from synevo.models.base import forward
+from synevo.seeding import training_seeds
 from synevo.types import Network
 
 TASKS = {
@@ -92,20 +92,6 @@ def test_check_task_suggests_close_ids_for_typos():
         check_task("CartPol-v1")
     with pytest.raises(ValueError, match="malformed"):
         check_task("not an id!")
-
-
-# -- episode_seeds ----------------------------------------------------------------------------
-
-
-def test_episode_seeds_are_deterministic_and_distinct_per_round():
-    first = episode_seeds(7, 0, 10)
-    assert first == episode_seeds(7, 0, 10)
-    assert len(set(first)) == 10
-    assert not set(first) & set(episode_seeds(7, 1, 10))
-    assert not set(first) & set(episode_seeds(8, 0, 10))
-    assert episode_seeds(7, 0, 4) == first[:4]
-    with pytest.raises(ValueError, match="round must be >= 0"):
-        episode_seeds(7, -1, 3)
 
 
 # -- Evaluator --------------------------------------------------------------------------------
@@ -221,7 +207,7 @@ def test_evaluate_population_uses_the_expected_network():
     model = build_model("mlp", obs_dim=4, n_actions=2, hidden=[16])
     population = population_of(model, popsize=4, seed=9)
     evaluator = Evaluator("CartPole-v1")
-    seeds = episode_seeds(0, 0, 3)
+    seeds = training_seeds(0, 0, 3)
 
     fitness, rollouts = evaluate_population(model, population, evaluator, seeds)
     direct = evaluator.evaluate(model.weights(population), seeds)

@@ -9,9 +9,10 @@ import pytest
 import torch
 from scipy import stats
 
-from synevo.evaluation import Evaluator, episode_seeds
+from synevo.evaluation import Evaluator
 from synevo.models import SynaptoGen, build_model, sampling
 from synevo.models.sampling import EXACT_BELOW_VARIANCE, count_cumulants, exact_counts, fast_counts
+from synevo.seeding import training_seeds
 
 DRAWS = 20_000  # per sampler and synapse in the distribution tests
 FAMILY_ALPHA = 1e-3  # per check, Bonferroni-split over the synapses and statistics tested
@@ -225,7 +226,7 @@ def test_cartpole_returns_of_fast_and_exact_networks_agree():
     model = SynaptoGen([4, 128, 2], genes=16, degree=1e4)
     genome = _trained_ish_genome(model)
     evaluator = Evaluator("CartPole-v1")
-    seeds = episode_seeds(0, 0, 2)
+    seeds = training_seeds(0, 0, 2)
 
     returns = {}
     for name, seed in (("exact", 1), ("fast", 2)):

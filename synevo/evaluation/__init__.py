@@ -1,6 +1,6 @@
 """The evaluation room: which tasks synevo runs, and greedy seeded rollouts of networks."""
 
-from synevo.evaluation.rollout import Evaluator, Rollouts, episode_seeds, evaluate_population
+from synevo.evaluation.rollout import Evaluator, Rollouts, evaluate_population
 from synevo.evaluation.tasks import TaskInfo, check_task
 
 __all__ = [
@@ -8,6 +8,5 @@ __all__ = [
     "Rollouts",
     "TaskInfo",
     "check_task",
-    "episode_seeds",
     "evaluate_population",
 ]

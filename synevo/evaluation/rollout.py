@@ -29,22 +29,6 @@ from synevo.types import Fitness, Network, Population
 logger = logging.getLogger(__name__)
 
 
-def episode_seeds(seed: int, round: int, count: int) -> list[int]:
-    """`count` reset seeds for evaluation round `round` of a trial seeded with `seed`.
-
-    Deterministic; distinct `(seed, round)` pairs give independent streams, and a longer list
-    starts with the shorter one.
-
-    Raises:
-        ValueError: a negative argument.
-    """
-    for name, value in (("seed", seed), ("round", round), ("count", count)):
-        if value < 0:
-            raise ValueError(f"{name} must be >= 0, got {value}")
-    state = np.random.SeedSequence([seed, round]).generate_state(count, dtype=np.uint32)
-    return [int(s) for s in state]
-
-
 @dataclass
 class Rollouts:
     """The outcome of one `Evaluator.evaluate` call.
