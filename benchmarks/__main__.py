@@ -3,22 +3,25 @@
 Sections (all by default): `evaluation` (synevo vs EvoTorch GymNE/VecGymNE), `targets`
 (synevo vs the environments alone), `ray` (seconds per generation, in-process vs workers),
 `memory` (peak RSS of a generation), `sampling` (synaptogenesis samplers vs a per-gene-pair
-reference). Every ratio compares figures measured in this run; the load average printed
-with each row says how busy the shared machine was. See BENCHMARKS.md.
+reference), `products` (torch's and numpy's matrix products at synevo's shapes). Every ratio
+compares figures measured in this run; the load average printed with each row says how busy
+the machine was. See BENCHMARKS.md.
 """
 
 from __future__ import annotations
 
 import argparse
+import contextlib
 import os
 import platform
 import time
 
+import numpy as np
 import torch
 
 from synevo.threads import set_threads
 
-SECTIONS = ("evaluation", "targets", "ray", "memory", "sampling")
+SECTIONS = ("evaluation", "targets", "ray", "memory", "sampling", "products")
 
 
 def sampling_tables(quick: bool) -> list[str]:
@@ -45,6 +48,28 @@ def sampling_tables(quick: bool) -> list[str]:
     return [table(title, header, rows)]
 
 
+def machine() -> str:
+    """CPU model, cores, torch and numpy with their BLAS, and the load average."""
+    from threadpoolctl import threadpool_info
+
+    cpu = platform.processor() or "?"
+    with contextlib.suppress(OSError):
+        with open("/proc/cpuinfo") as info:
+            names = [line.split(":", 1)[1].strip() for line in info if "model name" in line]
+            cpu = names[0] if names else cpu
+    blas = ", ".join(
+        f"{lib['internal_api']} {lib.get('version', '?')} ({lib.get('architecture', '?')})"
+        for lib in threadpool_info()
+        if lib["user_api"] == "blas"
+    )
+    loads = ", ".join(f"{x:.2f}" for x in os.getloadavg())
+    return (
+        f"{cpu}, {os.cpu_count()} cores; torch {torch.__version__} (BLAS "
+        f"{torch.backends.mkl.is_available() and 'MKL' or 'not MKL'}), numpy {np.__version__} "
+        f"(BLAS {blas or '?'}); load {loads}"
+    )
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--quick", action="store_true", help="smaller sizes, about 3 minutes")
@@ -54,12 +79,7 @@ def main() -> None:
 
     set_threads(1)  # torch and numpy BLAS
     start = time.perf_counter()
-    print(
-        f"synevo benchmarks{' (quick)' if args.quick else ''}: {platform.processor() or '?'}, "
-        f"{os.cpu_count()} cores, torch {torch.__version__}, "
-        f"load {', '.join(f'{x:.2f}' for x in os.getloadavg())}",
-        flush=True,
-    )
+    print(f"synevo benchmarks{' (quick)' if args.quick else ''}: {machine()}", flush=True)
     uses_ray = args.workers > 0 and {"ray", "targets"} & set(args.sections)
     if uses_ray:
         from synevo.distributed import init_ray
@@ -94,6 +114,10 @@ def _section(name: str, quick: bool, workers: int) -> list[str]:
         from benchmarks import memory
 
         return memory.run(quick)
+    if name == "products":
+        from benchmarks import products
+
+        return products.run(quick)
     return sampling_tables(quick)
 
 
