@@ -282,6 +282,26 @@ def test_scores_plot_marks_significant_pairs(tmp_path):
     assert len(ax.collections) == 3  # one strip of points per group
 
 
+def test_scores_plot_letters_a_crowded_panel(tmp_path):
+    rng = np.random.default_rng(1)
+    means = [400.0, 402.0, 100.0, 101.0, 250.0, 99.0, 401.0]  # three clusters
+    trials = [
+        outcome("CartPole-v1", f"v{i}", 0, [m], agent_scores={"sampled": scores.tolist()})
+        for i, m in enumerate(means)
+        for scores in [m + rng.normal(0.0, 3.0, 30)]
+    ]
+    fig = plot_scores(trials, tmp_path / "scores.png")
+
+    (ax,) = fig.axes
+    letters = [t.get_text() for t in ax.texts if t.get_text().isalpha()]
+    assert len(letters) == len(means)
+    # the same cluster shares a letter, different clusters none
+    assert letters[0] == letters[1] == letters[6]
+    assert letters[2] == letters[3] == letters[5]
+    assert len({letters[0], letters[2], letters[4]}) == 3
+    assert not any(set(t.get_text()) == {"*"} for t in ax.texts)
+
+
 def test_bracket_levels_stack_only_overlapping_spans():
     assert _bracket_levels([(1, 2), (3, 4), (2, 3), (1, 4)]) == [0, 0, 1, 2]
 

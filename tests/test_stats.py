@@ -259,3 +259,34 @@ def test_comparison_table_adds_the_agent_level(outcomes):
     assert (free_dqn["n a"], free_dqn["n b"]) == (2, 10)
     assert free_dqn["p Bonferroni"] == pytest.approx(min(1.0, 6 * expected.pvalue))
     assert len(rows) == 3 + 6  # the seed level keeps its 3 pairs
+
+
+# -- compact letter display -------------------------------------------------------------------
+
+
+def test_compact_letters_of_known_cases():
+    from synevo.study.stats import compact_letters
+
+    assert compact_letters(["a", "b", "c"], []) == {"a": "a", "b": "a", "c": "a"}
+    assert compact_letters(["a", "b", "c"], [("a", "b")]) == {"a": "a", "b": "b", "c": "ab"}
+    every = [("x", "y"), ("x", "z"), ("y", "z")]
+    assert compact_letters(["x", "y", "z"], every) == {"x": "a", "y": "b", "z": "c"}
+    # a chain: 1 differs from 3 and 4, 2 from 4
+    letters = compact_letters(["1", "2", "3", "4"], [("1", "3"), ("1", "4"), ("2", "4")])
+    assert letters == {"1": "a", "2": "ab", "3": "bc", "4": "c"}
+
+
+def test_compact_letters_share_a_letter_exactly_when_not_different():
+    from synevo.study.stats import compact_letters
+
+    rng = np.random.default_rng(3)
+    names = [f"g{i}" for i in range(7)]
+    pairs = [(a, b) for i, a in enumerate(names) for b in names[i + 1 :]]
+    for _ in range(30):
+        different = [pair for pair in pairs if rng.random() < 0.4]
+        letters = compact_letters(names, different)
+        for a, b in pairs:
+            shares = bool(set(letters[a]) & set(letters[b]))
+            assert shares == ((a, b) not in different), (a, b, letters)
+    with pytest.raises(ValueError, match="names groups"):
+        compact_letters(["a"], [("a", "q")])

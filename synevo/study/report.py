@@ -24,6 +24,7 @@ import numpy as np
 
 from synevo.study.stats import (
     bootstrap_ci,
+    compact_letters,
     iqm,
     mean_ci,
     mean_ci_along,
@@ -503,12 +504,11 @@ def _draw_brackets(ax: Axes, groups: Mapping[str, np.ndarray]) -> None:
     """Brackets with stars over the pairs a Bonferroni-corrected Mann-Whitney U test separates."""
     if len(groups) < 2:
         return
+    pairs = [row for row in pairwise_mann_whitney(groups) if row["significant"]]
     if len(groups) > MAX_BRACKETS_GROUPS:
-        ax.text(0.01, 0.99, "significance: see the tests table", transform=ax.transAxes,
-                va="top", fontsize="small")  # fmt: skip
+        _draw_letters(ax, groups, pairs)
         return
     position = {name: index + 1 for index, name in enumerate(groups)}
-    pairs = [row for row in pairwise_mann_whitney(groups) if row["significant"]]
     pairs.sort(key=lambda row: position[row["b"]] - position[row["a"]])
     spans = [(position[row["a"]], position[row["b"]]) for row in pairs]
     top = max(float(np.max(scores)) for scores in groups.values())
@@ -524,12 +524,25 @@ def _draw_brackets(ax: Axes, groups: Mapping[str, np.ndarray]) -> None:
         ax.set_ylim(top=top + height * (0.2 + 0.14 * max(levels)))
 
 
+def _draw_letters(
+    ax: Axes, groups: Mapping[str, np.ndarray], different: Sequence[Mapping[str, Any]]
+) -> None:
+    """A compact letter display over the groups: those sharing a letter do not differ."""
+    letters = compact_letters(list(groups), [(row["a"], row["b"]) for row in different])
+    top = max(float(np.max(scores)) for scores in groups.values())
+    height = top - min(float(np.min(scores)) for scores in groups.values()) or 1.0
+    for x, name in enumerate(groups, start=1):
+        ax.text(x, top + 0.06 * height, letters[name], ha="center", va="bottom")
+    ax.set_ylim(top=top + 0.18 * height)
+
+
 def plot_scores(trials: Sequence[TrialRecord | TrialOutcome], path: str | os.PathLike) -> Figure:
     """Agent scores per task: a box and the jittered points of every `score_groups` group.
 
     Significant pairs (Mann-Whitney U over the group's agents, Bonferroni within the panel)
     are bracketed: * p < 0.05, ** p < 0.01, *** p < 0.001; panels of more than
-    `MAX_BRACKETS_GROUPS` groups refer to the tests table instead. Saved as PNG to `path`.
+    `MAX_BRACKETS_GROUPS` groups carry a compact letter display instead (groups sharing a
+    letter are not significantly different). Saved as PNG to `path`.
 
     Raises:
         ValueError: for no trials.
@@ -560,7 +573,8 @@ def plot_scores(trials: Sequence[TrialRecord | TrialOutcome], path: str | os.Pat
 
     fig.suptitle(
         "Agent scores (a 'seeds' group: one final return per seed)\n"
-        "Mann-Whitney U, Bonferroni per task: * p<0.05  ** p<0.01  *** p<0.001",
+        "Mann-Whitney U, Bonferroni per task: * p<0.05  ** p<0.01  *** p<0.001; "
+        f"over {MAX_BRACKETS_GROUPS} groups, groups sharing a letter do not differ (p>=0.05)",
         fontsize="small",
     )
     _save(fig, path)

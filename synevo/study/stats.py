@@ -211,3 +211,48 @@ def pairwise_mann_whitney(
             }
         )
     return rows
+
+
+def compact_letters(names: Sequence[str], different: Sequence[tuple[str, str]]) -> dict[str, str]:
+    """A compact letter display: groups that share a letter are not significantly different.
+
+    Piepho's insert-and-absorb algorithm (J. Comput. Graph. Stat. 13(2), 2004): start from one
+    letter held by every group; for each significantly different pair, split every letter
+    held by both into one without either member, then drop letters whose groups another
+    letter already covers. Letters are then named a, b, c, ... in the order of the first
+    group holding them.
+
+    Args:
+        names: the groups, in display order.
+        different: the significantly different pairs, e.g. from `pairwise_mann_whitney`.
+
+    Returns:
+        `{name: letters}`, e.g. `{"a": "a", "b": "b", "c": "ab"}` for a single difference a-b.
+
+    Raises:
+        ValueError: for a pair naming a group outside `names`.
+    """
+    index = {name: i for i, name in enumerate(names)}
+    for pair in different:
+        unknown = [name for name in pair if name not in index]
+        if unknown:
+            raise ValueError(f"pair {tuple(pair)} names groups {unknown} not in {list(names)}")
+    columns: list[frozenset[int]] = [frozenset(index.values())] if names else []
+    for a, b in different:
+        i, j = index[a], index[b]
+        split = []
+        for column in columns:
+            split += [column - {i}, column - {j}] if {i, j} <= column else [column]
+        columns = [c for c in split if not any(c < other for other in split)]
+        columns = list(dict.fromkeys(columns))
+    columns.sort(key=lambda column: min(column))
+    letters = {name: "" for name in names}
+    for k, column in enumerate(columns):
+        for i in sorted(column):
+            letters[names[i]] += _letter(k)
+    return letters
+
+
+def _letter(k: int) -> str:
+    """a, b, ..., z, then A, B, ... (a display has far fewer than 52 letters)."""
+    return "abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"[k]
