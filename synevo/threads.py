@@ -23,6 +23,19 @@ def _controller():
     return ThreadpoolController()
 
 
+def check_threads(threads: int | None) -> int | None:
+    """`threads` if it is an int >= 1 or None.
+
+    Raises:
+        ValueError: for anything else.
+    """
+    if threads is not None and (
+        isinstance(threads, bool) or not isinstance(threads, int) or threads < 1
+    ):
+        raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
+    return threads
+
+
 @contextmanager
 def limit_threads(threads: int | None) -> Iterator[None]:
     """torch and BLAS threads set to `threads` inside the block and restored after it.
@@ -32,11 +45,9 @@ def limit_threads(threads: int | None) -> Iterator[None]:
     Raises:
         ValueError: if threads < 1.
     """
-    if threads is None:
+    if check_threads(threads) is None:
         yield
         return
-    if isinstance(threads, bool) or not isinstance(threads, int) or threads < 1:
-        raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
     before = torch.get_num_threads()
     torch.set_num_threads(threads)
     try:

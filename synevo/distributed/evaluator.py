@@ -96,17 +96,11 @@ class RayEvaluator:
         this call's time beyond its slowest worker's (packing, the object store, scheduling).
         """
         start = time.perf_counter()
-        batch, seeds = network[0][0].shape[0], [int(s) for s in seeds]
-        chunks = [c for c in np.array_split(np.arange(batch), len(self._actors)) if len(c)]
         pieces = [
-            pack([(w[c[0] : c[-1] + 1], b[c[0] : c[-1] + 1]) for w, b in network]) for c in chunks
+            pack([(w[c[0] : c[-1] + 1], b[c[0] : c[-1] + 1]) for w, b in network])
+            for c in self._chunks(network[0][0].shape[0])
         ]
-        refs = [
-            actor.evaluate.remote(flat, shapes, seeds)
-            for actor, (flat, shapes) in zip(self._actors, pieces, strict=True)
-        ]
-        results = [self._get(i, ref, pieces[i], seeds) for i, ref in enumerate(refs)]
-        return _merge(results, time.perf_counter() - start)
+        return self._scatter("evaluate", pieces, seeds, start)
 
     def evaluate_genomes(
         self, model: GenomeModel, population: Population, seeds: Sequence[int]
@@ -117,23 +111,28 @@ class RayEvaluator:
             population: `(popsize, D)` genomes.
         """
         start = time.perf_counter()
-        seeds = [int(s) for s in seeds]
         genomes = population.detach().cpu().numpy()
-        chunks = [c for c in np.array_split(np.arange(len(genomes)), len(self._actors)) if len(c)]
         model_ref = self.ray.put(model)
-        pieces = [(model_ref, genomes[c[0] : c[-1] + 1]) for c in chunks]
+        pieces = [(model_ref, genomes[c[0] : c[-1] + 1]) for c in self._chunks(len(genomes))]
+        return self._scatter("evaluate_genomes", pieces, seeds, start)
+
+    def _chunks(self, batch: int) -> list[np.ndarray]:
+        """Contiguous member indices, one non-empty chunk per worker (fewer if batch is small)."""
+        return [c for c in np.array_split(np.arange(batch), len(self._actors)) if len(c)]
+
+    def _scatter(
+        self, method: str, pieces: list[tuple], seeds: Sequence[int], start: float
+    ) -> Rollouts:
+        """Call `method(*piece, seeds)` on worker i for piece i; the merged Rollouts."""
+        seeds = [int(s) for s in seeds]
         refs = [
-            actor.evaluate_genomes.remote(*piece, seeds)
+            getattr(actor, method).remote(*piece, seeds)
             for actor, piece in zip(self._actors, pieces, strict=True)
         ]
-        results = [
-            self._get(i, ref, pieces[i], seeds, "evaluate_genomes") for i, ref in enumerate(refs)
-        ]
+        results = [self._get(i, ref, pieces[i], seeds, method) for i, ref in enumerate(refs)]
         return _merge(results, time.perf_counter() - start)
 
-    def _get(
-        self, index: int, ref, piece: tuple, seeds: list[int], method: str = "evaluate"
-    ) -> Rollouts:
+    def _get(self, index: int, ref, piece: tuple, seeds: list[int], method: str) -> Rollouts:
         """Fetch one chunk; a dead worker is replaced once and its chunk re-run."""
         exceptions = self.ray.exceptions
         try:

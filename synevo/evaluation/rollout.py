@@ -23,7 +23,7 @@ from synevo.evaluation.policy import GreedyPolicy
 from synevo.evaluation.tasks import TaskInfo, check_task
 from synevo.evaluation.vector import TAIL, has_vector_env, play_vectorized, start_states
 from synevo.models.base import GenomeModel
-from synevo.threads import limit_threads
+from synevo.threads import check_threads, limit_threads
 from synevo.types import Fitness, Network, Population
 
 logger = logging.getLogger(__name__)
@@ -70,10 +70,8 @@ class Evaluator:
     """
 
     def __init__(self, env_id: str, threads: int | None = 1, vectorize: bool | None = None):
-        if threads is not None and (isinstance(threads, bool) or threads < 1):
-            raise ValueError(f"threads must be an int >= 1 or None, got {threads!r}")
+        self.threads = check_threads(threads)
         self.task: TaskInfo = check_task(env_id)
-        self.threads = threads
         self._envs: list[gym.Env] = []
         self._action_offset = 0
         available = has_vector_env(self.task.env_id)
