@@ -56,6 +56,17 @@ def test_genomes_sent_to_workers_give_the_in_process_fitness(ray_session):
     assert split.seconds["weights"] > 0
 
 
+def test_fewer_networks_than_workers_play_on_some_of_them(ray_session, population_network):
+    one = [(w[:1], b[:1]) for w, b in population_network]
+    local = Evaluator("CartPole-v1").evaluate(one, [5, 6])
+    remote = RayEvaluator("CartPole-v1", 2)
+    try:
+        split = remote.evaluate(one, [5, 6])
+    finally:
+        remote.close()
+    np.testing.assert_array_equal(local.returns, split.returns)
+
+
 @pytest.mark.parametrize("name", ["synaptogen", "mlp"])
 def test_a_chunk_of_genomes_gets_the_rows_of_the_whole_populations_weights(name: str):
     # what lets workers build their own chunk's weights

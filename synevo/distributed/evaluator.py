@@ -127,7 +127,7 @@ class RayEvaluator:
         seeds = [int(s) for s in seeds]
         refs = [
             getattr(actor, method).remote(*piece, seeds)
-            for actor, piece in zip(self._actors, pieces, strict=True)
+            for actor, piece in zip(self._actors[: len(pieces)], pieces, strict=True)
         ]
         results = [self._get(i, ref, pieces[i], seeds, method) for i, ref in enumerate(refs)]
         return _merge(results, time.perf_counter() - start)
