@@ -8,19 +8,29 @@ through OpenBLAS, whose threads `threadpoolctl` sets (OpenBLAS starts with one p
 
 from __future__ import annotations
 
+import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
-from functools import cache
 
 import torch
 
+_controllers: dict[int, object] = {}
 
-@cache
+
 def _controller():
-    """threadpoolctl's view of the loaded BLAS libraries, built once (about 1 ms)."""
+    """threadpoolctl's view of the loaded BLAS libraries (about 1.5 ms to build).
+
+    A library loads only with a new extension module, so the view is rebuilt whenever the
+    number of imported modules has changed since it was built: SciPy's own OpenBLAS, loaded
+    after the first call, is limited too.
+    """
     from threadpoolctl import ThreadpoolController
 
-    return ThreadpoolController()
+    modules = len(sys.modules)
+    if modules not in _controllers:
+        _controllers.clear()
+        _controllers[modules] = ThreadpoolController()
+    return _controllers[modules]
 
 
 def check_threads(threads: int | None) -> int | None:

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import sys
+
 import pytest
 import torch
 from threadpoolctl import threadpool_info
@@ -35,3 +37,16 @@ def test_none_leaves_threads_alone_and_bad_counts_are_refused():
         with pytest.raises(ValueError, match="threads must be an int >= 1 or None"):
             with limit_threads(bad):
                 pass
+
+
+def test_a_blas_loaded_after_the_first_limit_is_limited_too(monkeypatch):
+    """The library view is rebuilt once a new module is imported (SciPy brings its own BLAS)."""
+    from types import ModuleType
+
+    from synevo import threads
+
+    with limit_threads(1):
+        before = threads._controller()
+    assert threads._controller() is before
+    monkeypatch.setitem(sys.modules, "synevo_new_extension", ModuleType("synevo_new_extension"))
+    assert threads._controller() is not before
