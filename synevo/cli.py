@@ -81,6 +81,7 @@ def _run(args: argparse.Namespace) -> int:
     print()
     if result.report_dir is not None:
         print(f"report (tables, figures, all tests): {result.report_dir / 'report.md'}")
+        _hint_whole_experiment(result.tracking_uri, config.name, len(result.outcomes))
     reused = f" ({len(result.skipped)} reused from earlier runs)" if result.skipped else ""
     print(f"{len(result.outcomes)} trials finished{reused} in {result.wall_time:.0f} s")
     print(f"MLflow experiment {config.name!r} (id {result.experiment_id}) in {result.tracking_uri}")
@@ -88,6 +89,19 @@ def _run(args: argparse.Namespace) -> int:
     for name, reason in result.failures.items():
         print(f"synevo: trial {name} failed: {reason}", file=sys.stderr)
     return 1 if result.failures else 0
+
+
+def _hint_whole_experiment(tracking_uri: str, experiment: str, reported: int) -> None:
+    """Point to `synevo report` when earlier runs left trials this run's report leaves out."""
+    from synevo.study.experiment_report import finished_trials
+
+    finished = len(finished_trials(tracking_uri, experiment))
+    if finished > reported:
+        print(
+            f"this report covers this run's {reported} trials; the experiment has {finished} "
+            f"finished trials, all reported by: synevo report {experiment} "
+            f"--tracking-uri {tracking_uri} --out DIR"
+        )
 
 
 def _check(args: argparse.Namespace) -> int:

@@ -166,3 +166,15 @@ def test_resume_reuses_finished_trials(local_ray_study):
     experiment = client.get_experiment_by_name("micro")
     runs = client.search_runs([experiment.experiment_id])
     assert sum("mlflow.parentRunId" in r.data.tags for r in runs) == 4
+    assert "finished trials, all reported by" not in done.stdout
+
+
+def test_a_run_of_part_of_a_study_points_to_the_whole_report(local_ray_study):
+    folder, _ = local_ray_study
+    study = MICRO.format(parallel="trials", optimizers=DQN + SNES)
+    done = run_cli(folder, study, "--workers", "0", "--resume", "--seeds", "1")
+    assert done.returncode == 0, done.stderr[-3000:]
+    assert "2 trials finished (2 reused from earlier runs)" in done.stdout
+    hint = "this report covers this run's 2 trials; the experiment has 4 finished trials"
+    assert hint in done.stdout
+    assert "synevo report micro" in done.stdout

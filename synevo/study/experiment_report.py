@@ -172,6 +172,27 @@ def load_records(
     return _load_records(client, experiment_id, experiment_name, trial_names)
 
 
+def finished_trials(tracking_uri: str | None, experiment_name: str) -> list[str]:
+    """The names (`task/label/seedN`) of the experiment's trials that have a FINISHED run.
+
+    Raises:
+        ValueError: for an unknown experiment.
+    """
+    uri = tracking_uri or default_tracking_uri()
+    client = _client(uri)
+    return sorted(_latest_finished(client, _experiment_id(client, uri, experiment_name)))
+
+
+def _latest_finished(client: Any, experiment_id: str) -> dict[str, Any]:
+    """Trial name -> its latest FINISHED child run (tagged `synevo.trial`)."""
+    latest: dict[str, Any] = {}
+    for run in _runs(client, experiment_id, "attributes.status = 'FINISHED'"):
+        tags = run.data.tags
+        if TRIAL_TAG in tags and PARENT_TAG in tags:
+            latest.setdefault(tags[TRIAL_TAG], run)
+    return latest
+
+
 def _load_records(
     client: Any,
     experiment_id: str,
@@ -186,11 +207,7 @@ def _load_records(
     Raises:
         ValueError: if no finished trial is left to report.
     """
-    latest: dict[str, Any] = {}
-    for run in _runs(client, experiment_id, "attributes.status = 'FINISHED'"):
-        tags = run.data.tags
-        if TRIAL_TAG in tags and PARENT_TAG in tags:
-            latest.setdefault(tags[TRIAL_TAG], run)
+    latest = _latest_finished(client, experiment_id)
     if trial_names is not None:
         missing = sorted(set(trial_names) - set(latest))
         if missing:
