@@ -13,8 +13,12 @@ import os
 import sys
 from collections.abc import Sequence
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 from synevo.study.config import StudyConfig, load_study, parse_assignment, warn_suspicious
+
+if TYPE_CHECKING:
+    from synevo.study.runner import StudyResult
 
 logger = logging.getLogger("synevo.cli")
 
@@ -81,7 +85,7 @@ def _run(args: argparse.Namespace) -> int:
     print()
     if result.report_dir is not None:
         print(f"report (tables, figures, all tests): {result.report_dir / 'report.md'}")
-        _hint_whole_experiment(result.tracking_uri, config.name, len(result.outcomes))
+        _hint_whole_experiment(result, config.name)
     reused = f" ({len(result.skipped)} reused from earlier runs)" if result.skipped else ""
     print(f"{len(result.outcomes)} trials finished{reused} in {result.wall_time:.0f} s")
     print(f"MLflow experiment {config.name!r} (id {result.experiment_id}) in {result.tracking_uri}")
@@ -91,16 +95,14 @@ def _run(args: argparse.Namespace) -> int:
     return 1 if result.failures else 0
 
 
-def _hint_whole_experiment(tracking_uri: str, experiment: str, reported: int) -> None:
+def _hint_whole_experiment(result: StudyResult, experiment: str) -> None:
     """Point to `synevo report` when earlier runs left trials this run's report leaves out."""
-    from synevo.study.experiment_report import finished_trials
-
-    finished = len(finished_trials(tracking_uri, experiment))
+    reported, finished = len(result.outcomes), result.experiment_trials
     if finished > reported:
         print(
             f"this report covers this run's {reported} trials; the experiment has {finished} "
             f"finished trials, all reported by: synevo report {experiment} "
-            f"--tracking-uri {tracking_uri} --out DIR"
+            f"--tracking-uri {result.tracking_uri} --out DIR"
         )
 
 

@@ -44,7 +44,8 @@ class Report:
 
     `paths` maps each file name (`"report.md"`, `"results.csv"`, `"scores.csv"`,
     `"tests.csv"`, `"learning_curves.png"`, `"scores.png"`) to its local path;
-    `parent_run_id` is the run they were logged to, None when there was none.
+    `parent_run_id` is the run they were logged to, None when there was none;
+    `experiment_trials` counts the experiment's finished trials, reported or not.
     """
 
     experiment: str
@@ -56,6 +57,7 @@ class Report:
     results: list[dict[str, Any]] = field(default_factory=list)
     scores: list[dict[str, Any]] = field(default_factory=list)
     tests: list[dict[str, Any]] = field(default_factory=list)
+    experiment_trials: int = 0
 
 
 def write_report(
@@ -85,7 +87,8 @@ def write_report(
     uri = tracking_uri or default_tracking_uri()
     client = _client(uri)
     experiment_id = _experiment_id(client, uri, experiment_name)
-    records = _load_records(client, experiment_id, experiment_name, trial_names)
+    latest = _latest_finished(client, experiment_id)
+    records = _load_records(client, latest, experiment_name, trial_names)
     parent = _parent_run(client, experiment_id, experiment_name, parent_run_id)
     folder = (
         Path(out_dir) if out_dir is not None else Path(tempfile.mkdtemp(prefix="synevo-report-"))
@@ -111,7 +114,18 @@ def write_report(
             client.log_artifact(parent, str(path), REPORT_DIR)
         logger.info("report of %s logged to run %s under %s/", experiment_name, parent, REPORT_DIR)
     logger.info("report of %d trials written to %s", len(records), folder)
-    return Report(experiment_name, markdown, folder, paths, parent, records, results, scores, tests)
+    return Report(
+        experiment_name,
+        markdown,
+        folder,
+        paths,
+        parent,
+        records,
+        results,
+        scores,
+        tests,
+        experiment_trials=len(latest),
+    )
 
 
 # Reading MLflow
@@ -169,18 +183,8 @@ def load_records(
     uri = tracking_uri or default_tracking_uri()
     client = _client(uri)
     experiment_id = _experiment_id(client, uri, experiment_name)
-    return _load_records(client, experiment_id, experiment_name, trial_names)
-
-
-def finished_trials(tracking_uri: str | None, experiment_name: str) -> list[str]:
-    """The names (`task/label/seedN`) of the experiment's trials that have a FINISHED run.
-
-    Raises:
-        ValueError: for an unknown experiment.
-    """
-    uri = tracking_uri or default_tracking_uri()
-    client = _client(uri)
-    return sorted(_latest_finished(client, _experiment_id(client, uri, experiment_name)))
+    latest = _latest_finished(client, experiment_id)
+    return _load_records(client, latest, experiment_name, trial_names)
 
 
 def _latest_finished(client: Any, experiment_id: str) -> dict[str, Any]:
@@ -195,11 +199,11 @@ def _latest_finished(client: Any, experiment_id: str) -> dict[str, Any]:
 
 def _load_records(
     client: Any,
-    experiment_id: str,
+    latest: dict[str, Any],
     experiment_name: str,
     trial_names: Collection[str] | None,
 ) -> list[TrialRecord]:
-    """The latest FINISHED run of every trial (child run tagged `synevo.trial`), as records.
+    """The runs of `latest` (`_latest_finished`), as records.
 
     Records come in the order the trials started; a trial without final metrics is skipped
     with a warning, and so are the names of `trial_names` that have no finished run.
@@ -207,7 +211,6 @@ def _load_records(
     Raises:
         ValueError: if no finished trial is left to report.
     """
-    latest = _latest_finished(client, experiment_id)
     if trial_names is not None:
         missing = sorted(set(trial_names) - set(latest))
         if missing:

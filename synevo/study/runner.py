@@ -44,6 +44,7 @@ class StudyResult:
     wall_time: float
     skipped: list[str] = field(default_factory=list)
     report_dir: Path | None = None
+    experiment_trials: int = 0  # finished in the study's experiment, this run's and earlier
 
 
 def run_trial(spec: TrialSpec, report: Reporter | None = None, workers: int = 0) -> TrialOutcome:
@@ -322,6 +323,7 @@ def run_study(
         tracking_uri=tracker.tracking_uri,
         wall_time=time.perf_counter() - start,
         skipped=list(reused),
+        experiment_trials=written.experiment_trials if written else 0,
     )
 
 
